@@ -1,0 +1,1 @@
+"""Code shared by every package: the error base and the national code checks."""
