@@ -1,0 +1,1 @@
+"""License register: tables, migrations, PDF blob store, record input, issuance."""

@@ -1,0 +1,580 @@
+"""Every query of the license register.
+
+Methods called inside ``with repository.transaction():`` share that
+transaction, so a serial allocation, the license row, its first version and
+the event commit together or not at all. Called outside it, a write method
+runs in a transaction of its own and a read method in a read-only session.
+
+Rows come back detached from the session, with their columns loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, func, select
+
+from common.codes import ElicenseIdentifier, normalize_code
+from common.errors import ConflictError, InputError, NotFoundError, StorageError
+from license_store.db import SQLITE_BEGIN_OPTION
+from license_store.eventlog import canonical_json, event_leaf_hash
+from license_store.models import (
+    NEW_VERSION_FROM,
+    STATUS_CHANGES,
+    AgencyQueryAudit,
+    AgencyQueryAuditCreate,
+    ApiClient,
+    ApiClientCreate,
+    IdempotencyKey,
+    License,
+    LicenseCreate,
+    LicenseEvent,
+    LicenseEventCreate,
+    LicenseStatus,
+    LicenseVersion,
+    LicenseVersionCreate,
+    Operation,
+    SerialCounter,
+    utc_now,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_SERIAL_COUNTER = 9_999_999  # 7 digits after the 4-digit year
+MAX_VERSION = 999  # 3 digits in the e-license identifier
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a longer result, with the total number of rows."""
+
+    items: list[T]
+    total: int
+    page: int
+    page_size: int
+
+
+def format_serial(year: int, counter: int) -> str:
+    """Return the serial: 4-digit year and 7-digit counter, e.g. 20250000001."""
+    return f"{year:04d}{counter:07d}"
+
+
+def elicense_id_for(license: License | LicenseCreate, serial: str, version: int) -> str:
+    """Return the e-license identifier of one version of a license."""
+    identifier = ElicenseIdentifier(
+        license.type_code, license.issuer_code, serial, version
+    )
+    return str(identifier)
+
+
+def hash_request(payload: Any) -> str:
+    """Return the SHA-256 hex digest of a request for idempotency checks."""
+    return hashlib.sha256(canonical_json(payload)).hexdigest()
+
+
+class Repository:
+    """Queries of the register on one engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._read_engine = engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+        self._active: ContextVar[Session | None] = ContextVar(
+            f"repository_session_{id(self)}", default=None
+        )
+
+    # --- sessions -------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Open a write transaction, or join the one already open.
+
+        On SQLite the write lock is taken at the start, so the transaction
+        reads what it is about to change without another writer in between.
+        """
+        active = self._active.get()
+        if active is not None:
+            yield active
+            return
+        with Session(self.engine, expire_on_commit=False) as session:
+            token = self._active.set(session)
+            try:
+                with session.begin():
+                    yield session
+            finally:
+                self._active.reset(token)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        active = self._active.get()
+        if active is not None:
+            yield active
+            return
+        with Session(self._read_engine, expire_on_commit=False) as session:
+            yield session
+
+    # --- serials --------------------------------------------------------
+
+    def next_serial(self, issuer_code: str, year: int) -> str:
+        """Allocate the next serial of an authority for a year.
+
+        Call it inside :meth:`transaction` together with the insert that uses
+        the serial, so a rolled back issue returns the number.
+        """
+        with self.transaction() as session:
+            value = self._increment_counter(session, issuer_code, year)
+            if value is None:
+                value = self._create_counter(session, issuer_code, year)
+        if value > MAX_SERIAL_COUNTER:
+            raise StorageError(
+                f"颁发机构 {issuer_code} 在 {year} 年的流水号已用尽",
+                fix="流水号计数超过 7 位，请联系系统管理员调整流水号格式",
+            )
+        return format_serial(year, value)
+
+    @staticmethod
+    def _increment_counter(session: Session, issuer_code: str, year: int) -> int | None:
+        statement = (
+            sa.update(SerialCounter)
+            .where(SerialCounter.issuer_code == issuer_code, SerialCounter.year == year)
+            .values(last_value=SerialCounter.last_value + 1)
+            .returning(SerialCounter.last_value)
+        )
+        return session.execute(statement).scalar_one_or_none()
+
+    def _create_counter(self, session: Session, issuer_code: str, year: int) -> int:
+        try:
+            with session.begin_nested():
+                session.add(SerialCounter(issuer_code=issuer_code, year=year, last_value=1))
+            return 1
+        except IntegrityError:
+            # Another transaction created the counter first: count on from it.
+            value = self._increment_counter(session, issuer_code, year)
+            assert value is not None
+            return value
+
+    # --- licenses and versions ------------------------------------------
+
+    def add_license(
+        self, license: LicenseCreate, first_version: LicenseVersionCreate, *, serial: str
+    ) -> tuple[License, LicenseVersion]:
+        """Insert a license with its version 1; raise ConflictError on a duplicate."""
+        with self.transaction() as session:
+            row = License(**license.model_dump(), serial=serial, current_version=1)
+            session.add(row)
+            self._flush(session, f"流水号 {serial}")
+            version = self._new_version_row(row, first_version, 1)
+            session.add(version)
+            self._flush(session, f"电子证照标识 {version.elicense_id}")
+        log.info("added license %s version 1 (%s)", row.id, version.elicense_id)
+        return row, version
+
+    def add_version(
+        self,
+        license_id: int,
+        version: LicenseVersionCreate,
+        *,
+        expected_version: int,
+    ) -> LicenseVersion:
+        """Insert the next version of a license and make it current.
+
+        ``expected_version`` is the version the caller based its change on.
+        Raises ConflictError when another version was added meanwhile, when
+        the status forbids a new version, or at version 999.
+        """
+        with self.transaction() as session:
+            row = self._lock_license(session, license_id)
+            self._check_new_version_allowed(row, expected_version)
+            number = row.current_version + 1
+            version_row = self._new_version_row(row, version, number)
+            session.add(version_row)
+            row.current_version = number
+            row.status = LicenseStatus.VALID
+            session.add(row)
+            self._flush(session, f"证照 {license_id} 的版本 {number}")
+        log.info("added license %s version %s", license_id, number)
+        return version_row
+
+    @staticmethod
+    def _check_new_version_allowed(row: License, expected_version: int) -> None:
+        if row.current_version != expected_version:
+            raise ConflictError(
+                f"证照 {row.id} 的当前版本已是 {row.current_version}，"
+                f"请求基于版本 {expected_version}",
+                fix=f"请重新读取证照，基于版本 {row.current_version} 再提交",
+            )
+        if row.status not in NEW_VERSION_FROM:
+            status = LicenseStatus(row.status)
+            raise ConflictError(
+                f"证照 {row.id} 状态为 {status.value} {status.label}，不能生成新版本",
+                fix="只有有效或失效的证照可以变更、延续或换发",
+            )
+        if row.current_version >= MAX_VERSION:
+            raise ConflictError(
+                f"证照 {row.id} 已有 {MAX_VERSION} 个版本，电子证照标识的版本号已用尽",
+                fix="请注销该证照后重新颁发",
+            )
+
+    @staticmethod
+    def _new_version_row(
+        license: License, version: LicenseVersionCreate, number: int
+    ) -> LicenseVersion:
+        return LicenseVersion(
+            **version.model_dump(),
+            license_id=license.id,
+            version=number,
+            elicense_id=elicense_id_for(license, license.serial, number),
+        )
+
+    @staticmethod
+    def _flush(session: Session, what: str) -> None:
+        try:
+            session.flush()
+        except IntegrityError as error:
+            raise ConflictError(
+                f"{what} 已存在，登记簿未作改动",
+                fix="请重新读取证照后再提交",
+            ) from error
+
+    @staticmethod
+    def _lock_license(session: Session, license_id: int) -> License:
+        statement = (
+            select(License)
+            .where(License.id == license_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        row = session.exec(statement).one_or_none()
+        if row is None:
+            raise _license_not_found(license_id)
+        return row
+
+    def lock_license(self, license_id: int) -> License:
+        """Lock a license row until the surrounding transaction ends."""
+        with self.transaction() as session:
+            return self._lock_license(session, license_id)
+
+    def lock_holder(self, holder_code: str, license_type: str) -> None:
+        """Serialise issues for one holder and license type until commit.
+
+        PostgreSQL takes a transaction advisory lock. SQLite needs nothing,
+        because its write transactions already run one at a time.
+        """
+        with self.transaction() as session:
+            if session.get_bind().dialect.name != "postgresql":
+                return
+            key = int.from_bytes(
+                hashlib.sha256(f"{holder_code}|{license_type}".encode()).digest()[:8],
+                "big",
+                signed=True,
+            )
+            session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+    def get_license(self, license_id: int) -> License:
+        """Return a license; raise NotFoundError when it does not exist."""
+        with self._reading() as session:
+            row = session.get(License, license_id)
+        if row is None:
+            raise _license_not_found(license_id)
+        return row
+
+    def get_version(self, license_id: int, version: int) -> LicenseVersion:
+        """Return one version of a license; raise NotFoundError when missing."""
+        statement = select(LicenseVersion).where(
+            LicenseVersion.license_id == license_id, LicenseVersion.version == version
+        )
+        with self._reading() as session:
+            row = session.exec(statement).one_or_none()
+        if row is None:
+            raise NotFoundError(
+                f"证照 {license_id} 没有版本 {version}",
+                fix="请核对版本号，或先查询该证照的版本列表",
+            )
+        return row
+
+    def versions_of(self, license_id: int) -> list[LicenseVersion]:
+        """Return all versions of a license, oldest first."""
+        statement = (
+            select(LicenseVersion)
+            .where(LicenseVersion.license_id == license_id)
+            .order_by(LicenseVersion.version)
+        )
+        with self._reading() as session:
+            return list(session.exec(statement).all())
+
+    def get_version_by_elicense_id(self, elicense_id: str) -> LicenseVersion:
+        """Return the version with this identifier; raise NotFoundError if none."""
+        identifier = normalize_code(elicense_id)
+        statement = select(LicenseVersion).where(LicenseVersion.elicense_id == identifier)
+        with self._reading() as session:
+            row = session.exec(statement).one_or_none()
+        if row is None:
+            raise NotFoundError(
+                f"登记簿中没有电子证照标识 {identifier}",
+                fix="请核对标识是否完整，或向颁发机构核实",
+            )
+        return row
+
+    def find_version_by_pdf_sha256(self, sha256: str) -> LicenseVersion | None:
+        """Return the version whose issued PDF has this SHA-256, if any."""
+        statement = (
+            select(LicenseVersion)
+            .where(LicenseVersion.pdf_sha256 == sha256.lower())
+            .order_by(LicenseVersion.id)
+        )
+        with self._reading() as session:
+            return session.exec(statement).first()
+
+    def licenses_by_holder_code(
+        self, holder_code: str, page: int = 1, page_size: int = 20
+    ) -> Page[License]:
+        """Return the licenses of a holder, newest first, one page at a time."""
+        _check_page(page, page_size)
+        code = normalize_code(holder_code)
+        condition = License.holder_code == code
+        statement = (
+            select(License)
+            .where(condition)
+            .order_by(License.id.desc())  # type: ignore[union-attr]
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+        with self._reading() as session:
+            total = session.exec(select(func.count()).where(condition)).one()
+            items = list(session.exec(statement).all())
+        return Page(items, total, page, page_size)
+
+    def current_license_of_holder(
+        self, holder_code: str, license_type: str
+    ) -> License | None:
+        """Return the holder's current (有效 or 暂扣) license of a type, if any."""
+        current = [status.value for status in LicenseStatus if status.is_current]
+        statement = (
+            select(License)
+            .where(
+                License.holder_code == normalize_code(holder_code),
+                License.license_type == license_type,
+                License.status.in_(current),  # type: ignore[attr-defined]
+            )
+            .order_by(License.id.desc())  # type: ignore[union-attr]
+        )
+        with self._reading() as session:
+            return session.exec(statement).first()
+
+    def iter_version_blobs(self, batch_size: int = 500) -> Iterator[tuple[str, str, int]]:
+        """Yield ``(elicense_id, pdf_sha256, pdf_size)`` of every version."""
+        last_id = 0
+        while True:
+            statement = (
+                select(
+                    LicenseVersion.id,
+                    LicenseVersion.elicense_id,
+                    LicenseVersion.pdf_sha256,
+                    LicenseVersion.pdf_size,
+                )
+                .where(LicenseVersion.id > last_id)
+                .order_by(LicenseVersion.id)
+                .limit(batch_size)
+            )
+            with self._reading() as session:
+                rows = session.exec(statement).all()
+            if not rows:
+                return
+            for row_id, elicense_id, sha256, size in rows:
+                last_id = row_id
+                yield elicense_id, sha256, size
+
+    # --- status and events ----------------------------------------------
+
+    def set_status(
+        self,
+        license_id: int,
+        status: LicenseStatus,
+        event: LicenseEventCreate,
+    ) -> LicenseEvent:
+        """Change a license's status and record the event in one transaction.
+
+        ``event.operation`` must allow the change from the current status
+        (see ``models.STATUS_CHANGES``); otherwise ConflictError names both.
+        """
+        with self.transaction() as session:
+            row = self._lock_license(session, license_id)
+            _check_status_change(row, event.operation, LicenseStatus(status))
+            row.status = LicenseStatus(status)
+            session.add(row)
+            recorded = self.record_event(event.model_copy(update={"license_id": row.id}))
+        log.info(
+            "license %s status set to %s by %s", license_id, status, event.operation
+        )
+        return recorded
+
+    def record_event(self, event: LicenseEventCreate) -> LicenseEvent:
+        """Append an event with its leaf hash; events are never changed."""
+        occurred_at = utc_now()
+        fields = event.model_dump()
+        fields["operation"] = Operation(fields["operation"])
+        leaf_hash = event_leaf_hash(**fields, occurred_at=occurred_at)
+        row = LicenseEvent(**fields, occurred_at=occurred_at, leaf_hash=leaf_hash)
+        with self.transaction() as session:
+            session.add(row)
+            self._flush(session, f"事件 {leaf_hash}")
+        return row
+
+    def events_of(self, license_id: int) -> list[LicenseEvent]:
+        """Return a license's events in the order they were recorded."""
+        statement = (
+            select(LicenseEvent)
+            .where(LicenseEvent.license_id == license_id)
+            .order_by(LicenseEvent.id)
+        )
+        with self._reading() as session:
+            return list(session.exec(statement).all())
+
+    # --- idempotency ----------------------------------------------------
+
+    def find_idempotency_key(
+        self, key: str, authority_code: str, request_hash: str
+    ) -> IdempotencyKey | None:
+        """Return the stored result for a key, or None for a new key.
+
+        Raises ConflictError when the key was used for a different request.
+        """
+        with self._reading() as session:
+            row = session.get(IdempotencyKey, (key, authority_code))
+        if row is not None and row.request_hash != request_hash:
+            raise ConflictError(
+                f"幂等键 {key} 已用于另一个不同内容的请求",
+                fix="重试同一请求时请原样提交；新请求请使用新的幂等键",
+            )
+        return row
+
+    def store_idempotency_key(
+        self,
+        key: str,
+        authority_code: str,
+        request_hash: str,
+        license_id: int,
+        version: int,
+    ) -> IdempotencyKey:
+        """Remember the result of a request; ConflictError if the key exists."""
+        row = IdempotencyKey(
+            key=key,
+            authority_code=authority_code,
+            request_hash=request_hash,
+            license_id=license_id,
+            version=version,
+        )
+        with self.transaction() as session:
+            session.add(row)
+            self._flush(session, f"幂等键 {key}")
+        return row
+
+    # --- API clients and audit ------------------------------------------
+
+    def create_api_client(self, client: ApiClientCreate) -> ApiClient:
+        """Insert an API client; ConflictError when the key hash is taken."""
+        row = ApiClient(**client.model_dump())
+        with self.transaction() as session:
+            session.add(row)
+            self._flush(session, "该 API 密钥")
+        log.info("created API client %s (%s)", row.id, row.kind)
+        return row
+
+    def find_api_client_by_key_hash(self, api_key_hash: str) -> ApiClient | None:
+        """Return the enabled client with this key hash, or None."""
+        statement = select(ApiClient).where(
+            ApiClient.api_key_hash == api_key_hash,
+            ApiClient.disabled == False,  # noqa: E712 (SQL comparison)
+        )
+        with self._reading() as session:
+            return session.exec(statement).one_or_none()
+
+    def disable_api_client(self, client_id: int) -> None:
+        """Disable a client so its key no longer authenticates."""
+        with self.transaction() as session:
+            row = session.get(ApiClient, client_id)
+            if row is None:
+                raise NotFoundError(f"API 客户端 {client_id} 不存在")
+            row.disabled = True
+            session.add(row)
+        log.info("disabled API client %s", client_id)
+
+    def add_audit(self, entry: AgencyQueryAuditCreate) -> AgencyQueryAudit:
+        """Record one agency query with its purpose and result count."""
+        row = AgencyQueryAudit(**entry.model_dump())
+        with self.transaction() as session:
+            session.add(row)
+            session.flush()
+        return row
+
+    def search_audit(
+        self,
+        *,
+        client_id: int | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> Page[AgencyQueryAudit]:
+        """Return audit rows, newest first, filtered by client and time."""
+        _check_page(page, page_size)
+        conditions: list[Any] = []
+        if client_id is not None:
+            conditions.append(AgencyQueryAudit.client_id == client_id)
+        if since is not None:
+            conditions.append(AgencyQueryAudit.queried_at >= since)
+        if until is not None:
+            conditions.append(AgencyQueryAudit.queried_at < until)
+        statement = (
+            select(AgencyQueryAudit)
+            .where(*conditions)
+            .order_by(AgencyQueryAudit.id.desc())  # type: ignore[union-attr]
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+        with self._reading() as session:
+            total = session.exec(select(func.count(AgencyQueryAudit.id)).where(*conditions)).one()
+            items = list(session.exec(statement).all())
+        return Page(items, total, page, page_size)
+
+
+def _check_status_change(row: License, operation: Operation, status: LicenseStatus) -> None:
+    sources, targets = STATUS_CHANGES.get(Operation(operation), (frozenset(), frozenset()))
+    current = LicenseStatus(row.status)
+    if current.value in sources and status.value in targets:
+        return
+    raise ConflictError(
+        f"证照 {row.id} 状态为 {current.value} {current.label}，"
+        f"操作 {operation} 不能将其改为 {status.value} {status.label}",
+        fix="请先查询证照当前状态，再选择适用的操作",
+    )
+
+
+def _check_page(page: int, page_size: int) -> None:
+    if page < 1:
+        raise InputError("页码应从 1 开始", field="page", value=page, fix="请传入 page ≥ 1")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InputError(
+            f"每页条数应在 1 至 {MAX_PAGE_SIZE} 之间",
+            field="page_size",
+            value=page_size,
+            fix=f"请传入 1 至 {MAX_PAGE_SIZE} 之间的 page_size",
+        )
+
+
+def _license_not_found(license_id: int) -> NotFoundError:
+    return NotFoundError(
+        f"登记簿中没有编号为 {license_id} 的证照",
+        fix="请核对证照编号",
+    )

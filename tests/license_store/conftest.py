@@ -1,0 +1,95 @@
+"""Fixtures: a migrated register on SQLite and on PostgreSQL.
+
+PostgreSQL runs at 127.0.0.1:5432 (user postgres, trust authentication).
+Each test gets its own database, created from the ``test`` database and
+dropped afterwards. When the server cannot be reached the PostgreSQL cases
+are skipped with the reason, unless ELICENSE_REQUIRE_POSTGRES=1 makes them
+fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from license_store.db import create_engine_for, default_sqlite_url, migrate
+from license_store.repository import Repository
+
+PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
+PG_URL_TEMPLATE = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def _postgres_unavailable_reason() -> str | None:
+    try:
+        with psycopg.connect(PG_ADMIN_DSN):
+            return None
+    except psycopg.OperationalError as error:
+        return f"PostgreSQL at 127.0.0.1:5432 unreachable: {error}".strip()
+
+
+def _require_postgres() -> None:
+    reason = _postgres_unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("ELICENSE_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"{reason} (ELICENSE_REQUIRE_POSTGRES=1)")
+    pytest.skip(reason)
+
+
+def _create_postgres_database() -> str:
+    name = f"elicense_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def _drop_postgres_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of an empty database on the backend named by the parameter."""
+    backend = request.param
+    if backend == "sqlite":
+        yield default_sqlite_url(tmp_path / "data")
+        return
+    _require_postgres()
+    name = _create_postgres_database()
+    try:
+        yield PG_URL_TEMPLATE.format(name=name)
+    finally:
+        _drop_postgres_database(name)
+
+
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """URL of a database migrated to the newest schema."""
+    migrate(empty_database_url)
+    return empty_database_url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = create_engine_for(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def repository(engine: sa.Engine) -> Repository:
+    return Repository(engine)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Every test that reaches the register runs once per backend.
+    if "empty_database_url" in metafunc.fixturenames:
+        metafunc.parametrize("empty_database_url", BACKENDS, indirect=True)
