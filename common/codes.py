@@ -21,6 +21,9 @@ USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 ORG_CODE_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 USCC_AUTHORITIES = frozenset("123456789ANY")
+# Category characters (position 2) per registration authority, GB 32100-2015
+# annex; authorities not listed accept the digits 1-9.
+USCC_CATEGORIES = {"1": "1239", "5": "1239", "9": "123", "N": "1239", "Y": "1"}
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARS = "10X98765432"
@@ -90,6 +93,7 @@ def validate_uscc(value: str, field: str = "uscc") -> str:
             value=value,
             fix="请核对代码第 1 位",
         )
+    _check_uscc_structure(code, value, field)
     expected = uscc_check_char(code[:17])
     if code[17] != expected:
         raise InputError(
@@ -99,6 +103,30 @@ def validate_uscc(value: str, field: str = "uscc") -> str:
             fix="请核对代码是否录入有误",
         )
     return code
+
+
+def _check_uscc_structure(code: str, value: str, field: str) -> None:
+    """Check the category character and the division code.
+
+    A citizen ID number or other 18-character string can satisfy the check
+    character by coincidence, so the structure is checked as well.
+    """
+    categories = USCC_CATEGORIES.get(code[0], "123456789")
+    if code[1] not in categories:
+        raise InputError(
+            f"统一社会信用代码第 2 位机构类别 {code[1]!r} 与登记管理部门 "
+            f"{code[0]!r} 不匹配",
+            field=field,
+            value=value,
+            fix="请核对代码前两位",
+        )
+    if not code[2:8].isdigit():
+        raise InputError(
+            "统一社会信用代码第 3 至 8 位应为行政区划代码（6 位数字）",
+            field=field,
+            value=value,
+            fix="请核对代码第 3 至 8 位",
+        )
 
 
 def validate_citizen_id(

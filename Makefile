@@ -1,0 +1,33 @@
+# Two entry points for a fresh machine with Python 3.11+:
+#   make demo   initialise a data directory, issue the sample licenses, serve
+#   make test   run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= var/demo
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench install clean-demo
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test,pkcs11]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/elicense init --data-dir $(DATA) --public-url http://127.0.0.1:$(PORT)
+	$(BIN)/elicense issue --data-dir $(DATA) examples/licenses-sample.jsonl --out $(DATA)/out
+	$(BIN)/elicense serve --data-dir $(DATA) --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+clean-demo:
+	rm -rf $(DATA)
