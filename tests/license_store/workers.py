@@ -1,0 +1,62 @@
+"""Functions that run in child processes for the concurrency tests."""
+
+from __future__ import annotations
+
+import multiprocessing.synchronize
+
+from factories import version_create
+
+from common.errors import ConflictError
+from license_store.db import create_engine_for
+from license_store.repository import Repository
+
+
+def add_version_once(
+    database_url: str,
+    license_id: int,
+    expected_version: int,
+    content: bytes,
+    barrier: multiprocessing.synchronize.Barrier,
+) -> str:
+    """Add a version after all workers reach the barrier; return the outcome."""
+    engine = create_engine_for(database_url)
+    try:
+        repository = Repository(engine)
+        barrier.wait(timeout=30)
+        try:
+            added = repository.add_version(
+                license_id, version_create(content), expected_version=expected_version
+            )
+        except ConflictError as error:
+            return f"conflict: {error.message}"
+        return f"won: {added.version}"
+    finally:
+        engine.dispose()
+
+
+def add_versions_repeatedly(
+    database_url: str,
+    license_id: int,
+    worker: int,
+    attempts: int,
+    barrier: multiprocessing.synchronize.Barrier,
+) -> list[int]:
+    """Read the current version and add the next one, ``attempts`` times."""
+    engine = create_engine_for(database_url)
+    won: list[int] = []
+    try:
+        repository = Repository(engine)
+        barrier.wait(timeout=30)
+        for attempt in range(attempts):
+            current = repository.get_license(license_id).current_version
+            content = f"worker {worker} attempt {attempt}".encode()
+            try:
+                added = repository.add_version(
+                    license_id, version_create(content), expected_version=current
+                )
+            except ConflictError:
+                continue
+            won.append(added.version)
+        return won
+    finally:
+        engine.dispose()
