@@ -195,7 +195,7 @@ class Repository:
         """
         with self.transaction() as session:
             row = self._lock_license(session, license_id)
-            self._check_new_version_allowed(row, expected_version)
+            self.check_new_version_allowed(row, expected_version)
             number = row.current_version + 1
             version_row = self._new_version_row(row, version, number)
             session.add(version_row)
@@ -207,7 +207,8 @@ class Repository:
         return version_row
 
     @staticmethod
-    def _check_new_version_allowed(row: License, expected_version: int) -> None:
+    def check_new_version_allowed(row: License, expected_version: int) -> None:
+        """Raise ConflictError unless a version may follow ``expected_version``."""
         if row.current_version != expected_version:
             raise ConflictError(
                 f"证照 {row.id} 的当前版本已是 {row.current_version}，"

@@ -9,6 +9,7 @@ fail instead.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,8 +19,15 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from standins import StandInSigner, render_stand_in, self_signed_certificate
+
+from common.authority import AuthorityRegistry
+from esign.qrtoken import TokenSigner, sign_token
+from license_store.blobs import FileBlobStore
 from license_store.db import create_engine_for, default_sqlite_url, migrate
+from license_store.issuance import IssuanceService
 from license_store.repository import Repository
+from templates.catalogue import Catalogue, load_catalogue
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 PG_URL_TEMPLATE = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
@@ -93,3 +101,51 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Every test that reaches the register runs once per backend.
     if "empty_database_url" in metafunc.fixturenames:
         metafunc.parametrize("empty_database_url", BACKENDS, indirect=True)
+
+
+# --- issuance -----------------------------------------------------------
+
+TODAY = dt.date(2025, 3, 1)
+
+
+@pytest.fixture(scope="session")
+def seal_signer() -> StandInSigner:
+    return StandInSigner()
+
+
+@pytest.fixture(scope="session")
+def token_signer() -> TokenSigner:
+    key, certificate = self_signed_certificate("测试二维码签名")
+    return TokenSigner(certificate=certificate, key=key)
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> Catalogue:
+    return load_catalogue()
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> FileBlobStore:
+    return FileBlobStore(tmp_path / "blobs")
+
+
+@pytest.fixture
+def service(
+    repository: Repository,
+    blobs: FileBlobStore,
+    catalogue: Catalogue,
+    seal_signer: StandInSigner,
+    token_signer: TokenSigner,
+) -> Iterator[IssuanceService]:
+    seal_signer.fail_with = None
+    yield IssuanceService(
+        repository,
+        blobs,
+        catalogue=catalogue,
+        authorities=AuthorityRegistry.load(),
+        signer_for=lambda authority_code: seal_signer,
+        make_qr_text=lambda claims: sign_token(claims, token_signer),
+        render=render_stand_in,
+        today=lambda: TODAY,
+    )
+    seal_signer.fail_with = None

@@ -1,0 +1,510 @@
+"""Issue licenses: validate, allocate the serial, render, sign, store.
+
+One record becomes one license in these steps:
+
+1. Validate the record against its template and look up the authority.
+2. Inside one register transaction: reject a duplicate, allocate the serial
+   and build the e-license identifier.
+3. Build the QR token text, render the PDF and sign it with the seal.
+4. Write the signed PDF to the blob store, then insert the rows.
+
+The PDF is stored before the rows commit, so a committed version always has
+its blob. A crash between the two steps leaves an orphan blob, which
+:func:`license_store.storecheck.check_store` reports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from common.authority import Authority, AuthorityRegistry
+from common.codes import ElicenseIdentifier
+from common.errors import ConflictError, ElicenseError, InputError, StorageError
+from esign.qrtoken import TokenClaims
+from license_store.blobs import FileBlobStore
+from license_store.models import (
+    License,
+    LicenseCreate,
+    LicenseEventCreate,
+    LicenseVersion,
+    LicenseVersionCreate,
+    Operation,
+)
+from license_store.records import RecordLine
+from license_store.repository import Repository, hash_request
+
+log = logging.getLogger(__name__)
+
+REISSUE_OPERATIONS = frozenset({Operation.AMEND, Operation.RENEW, Operation.REPLACE})
+
+
+@dataclass(frozen=True)
+class FaceInfo:
+    """What the register adds to a record's face: identifier, QR text, authority."""
+
+    elicense_id: str
+    version: int
+    qr_text: str
+    authority: Authority
+
+
+class RenderedPdf(Protocol):
+    pdf: bytes
+    seal_box: Any
+
+
+class Renderer(Protocol):
+    def __call__(
+        self, template: Any, record: Mapping[str, object], face: FaceInfo
+    ) -> RenderedPdf: ...
+
+
+class PdfSigner(Protocol):
+    def sign(self, pdf: bytes, *, seal_box: Any = None) -> bytes: ...
+
+
+class TemplateCatalogue(Protocol):
+    def get(self, license_type: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class IssuedLicense:
+    """The outcome of one issue; ``replayed`` marks a repeated idempotent request."""
+
+    license_id: int
+    version: int
+    elicense_id: str
+    pdf_sha256: str
+    pdf_size: int
+    replayed: bool = False
+
+    @classmethod
+    def from_row(cls, row: LicenseVersion, replayed: bool = False) -> IssuedLicense:
+        return cls(
+            license_id=row.license_id,
+            version=row.version,
+            elicense_id=row.elicense_id,
+            pdf_sha256=row.pdf_sha256,
+            pdf_size=row.pdf_size,
+            replayed=replayed,
+        )
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record of a batch that was not issued, and why."""
+
+    line_no: int
+    field: str | None
+    value: str | None
+    message: str
+
+
+@dataclass
+class BatchSummary:
+    issued: list[IssuedLicense] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A validated record with the facts the register needs from it."""
+
+    template: Any
+    record: dict[str, object]
+    authority: Authority
+    holder_code: str
+    holder_name: str
+    issued_on: dt.date
+    valid_from: dt.date
+    valid_to: dt.date | None
+
+
+def render_with_templates(
+    template: Any, record: Mapping[str, object], face: FaceInfo
+) -> RenderedPdf:
+    """Render through ``templates.render_license``."""
+    # Imported here so that the register works without the renderer's fonts.
+    import templates  # noqa: PLC0415
+
+    context = templates.FaceContext(  # type: ignore[attr-defined]
+        elicense_id=face.elicense_id,
+        qr_text=face.qr_text,
+        authority=face.authority,
+    )
+    return templates.render_license(template, record, context)  # type: ignore[attr-defined]
+
+
+class IssuanceService:
+    """Issues licenses of all templates for the authorities of a registry.
+
+    ``signer_for(authority_code)`` returns the seal signer of an authority,
+    ``make_qr_text(claims)`` the text of the QR code, and ``today()`` the
+    issue date used for the serial year.
+    """
+
+    def __init__(
+        self,
+        repository: Repository,
+        blobs: FileBlobStore,
+        *,
+        catalogue: TemplateCatalogue,
+        authorities: AuthorityRegistry,
+        signer_for: Callable[[str], PdfSigner],
+        make_qr_text: Callable[[TokenClaims], str],
+        render: Renderer = render_with_templates,
+        today: Callable[[], dt.date] = dt.date.today,
+    ) -> None:
+        self.repository = repository
+        self.blobs = blobs
+        self.catalogue = catalogue
+        self.authorities = authorities
+        self.signer_for = signer_for
+        self.make_qr_text = make_qr_text
+        self.render = render
+        self.today = today
+
+    # --- one record -----------------------------------------------------
+
+    def issue(
+        self,
+        raw: Mapping[str, object],
+        *,
+        operator: str,
+        idempotency_key: str | None = None,
+        new_on_purpose: bool = False,
+        reason: str | None = None,
+    ) -> IssuedLicense:
+        """Issue version 1 of a new license from a raw record.
+
+        Raises InputError for an invalid record, NotFoundError for an unknown
+        authority, and ConflictError when the holder already has a current
+        license of this type (unless ``new_on_purpose``) or when the
+        idempotency key was used for a different record. A repeated request
+        with the same key returns the first result with ``replayed=True``.
+        """
+        prepared = self._prepare(raw)
+        request_hash = hash_request(_jsonable(prepared.record))
+        authority_code = prepared.authority.code
+        stored_sha256: str | None = None
+        try:
+            with self.repository.transaction():
+                self.repository.lock_holder(
+                    prepared.holder_code, prepared.template.license_type
+                )
+                if idempotency_key is not None:
+                    found = self.repository.find_idempotency_key(
+                        idempotency_key, authority_code, request_hash
+                    )
+                    if found is not None:
+                        row = self.repository.get_version(found.license_id, found.version)
+                        return IssuedLicense.from_row(row, replayed=True)
+                if not new_on_purpose:
+                    self._reject_duplicate(prepared)
+                serial = self.repository.next_serial(authority_code, self.today().year)
+                identifier = ElicenseIdentifier(
+                    prepared.template.catalogue_code, authority_code, serial, 1
+                )
+                pdf = self._produce_pdf(prepared, identifier)
+                stored_sha256 = self.blobs.put(pdf)
+                version = self._insert_license(prepared, serial, pdf, stored_sha256)
+                self._record(prepared, version, Operation.ISSUE, operator, reason)
+                if idempotency_key is not None:
+                    self.repository.store_idempotency_key(
+                        idempotency_key,
+                        authority_code,
+                        request_hash,
+                        version.license_id,
+                        version.version,
+                    )
+        except BaseException:
+            if stored_sha256 is not None:
+                self._discard_blob(stored_sha256)
+            raise
+        log.info(
+            "issued license %s version 1 (%s)", version.license_id, version.elicense_id
+        )
+        return IssuedLicense.from_row(version)
+
+    def reissue(
+        self,
+        license_id: int,
+        raw: Mapping[str, object],
+        *,
+        expected_version: int,
+        operation: Operation,
+        operator: str,
+        reason: str | None = None,
+        legal_basis: str | None = None,
+    ) -> IssuedLicense:
+        """Issue the next version of a license (amend, renew or replace).
+
+        The record must name the same holder and authority as the license.
+        Raises ConflictError when ``expected_version`` is not the current
+        version or the license status forbids a new version.
+        """
+        if operation not in REISSUE_OPERATIONS:
+            raise InputError(
+                f"操作 {operation} 不生成新版本",
+                field="operation",
+                value=operation,
+                fix="新版本只能由 amend（变更）、renew（延续）或 replace（换发）生成",
+            )
+        license = self.repository.get_license(license_id)
+        prepared = self._prepare(raw)
+        _check_same_license(license, prepared)
+        stored_sha256: str | None = None
+        try:
+            with self.repository.transaction():
+                locked = self.repository.lock_license(license_id)
+                self.repository.check_new_version_allowed(locked, expected_version)
+                identifier = ElicenseIdentifier(
+                    locked.type_code,
+                    locked.issuer_code,
+                    locked.serial,
+                    locked.current_version + 1,
+                )
+                pdf = self._produce_pdf(prepared, identifier)
+                stored_sha256 = self.blobs.put(pdf)
+                version = self.repository.add_version(
+                    license_id,
+                    self._version_create(prepared, pdf, stored_sha256),
+                    expected_version=expected_version,
+                )
+                self._record(prepared, version, operation, operator, reason, legal_basis)
+        except BaseException:
+            if stored_sha256 is not None:
+                self._discard_blob(stored_sha256)
+            raise
+        log.info(
+            "%s license %s version %s (%s)",
+            operation,
+            license_id,
+            version.version,
+            version.elicense_id,
+        )
+        return IssuedLicense.from_row(version)
+
+    # --- batch ----------------------------------------------------------
+
+    def issue_batch(
+        self,
+        lines: Iterable[RecordLine],
+        *,
+        operator: str,
+        out_dir: str | Path | None = None,
+        new_on_purpose: bool = False,
+    ) -> BatchSummary:
+        """Issue every record; a rejected record never stops the batch.
+
+        With ``out_dir`` each signed PDF is also written there as
+        ``<elicense_id>.pdf``. StorageError stops the batch because the
+        register or the blob store itself failed.
+        """
+        started = time.monotonic()
+        summary = BatchSummary()
+        target = Path(out_dir) if out_dir is not None else None
+        if target is not None:
+            target.mkdir(parents=True, exist_ok=True)
+        for line in lines:
+            outcome = self._issue_line(line, operator, new_on_purpose)
+            if isinstance(outcome, Rejection):
+                summary.rejected.append(outcome)
+                continue
+            summary.issued.append(outcome)
+            if target is not None:
+                self._write_pdf(target, outcome)
+        summary.elapsed_seconds = time.monotonic() - started
+        log.info(
+            "batch done: %d issued, %d rejected in %.1f s",
+            len(summary.issued),
+            len(summary.rejected),
+            summary.elapsed_seconds,
+        )
+        return summary
+
+    def _issue_line(
+        self, line: RecordLine, operator: str, new_on_purpose: bool
+    ) -> IssuedLicense | Rejection:
+        if line.error is not None or line.raw is None:
+            return _rejection(line.line_no, line.error or InputError("空记录"))
+        try:
+            return self.issue(line.raw, operator=operator, new_on_purpose=new_on_purpose)
+        except StorageError:
+            raise
+        except ElicenseError as error:
+            log.info("line %d rejected: %s", line.line_no, type(error).__name__)
+            return _rejection(line.line_no, error)
+
+    def _write_pdf(self, target: Path, issued: IssuedLicense) -> None:
+        data = self.blobs.get(issued.pdf_sha256)
+        path = target / f"{issued.elicense_id}.pdf"
+        descriptor, temp_name = tempfile.mkstemp(prefix=".tmp-", dir=target)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(temp_name, path)
+
+    # --- steps ----------------------------------------------------------
+
+    def _prepare(self, raw: Mapping[str, object]) -> _Prepared:
+        template = self.catalogue.get(raw.get("license_type"))  # type: ignore[arg-type]
+        record = template.validate(raw)
+        authority = self.authorities.get(str(record["authority_code"]))
+        if record.get("authority_name") != authority.name:
+            raise InputError(
+                f"颁发机构名称与登记表不符：代码 {authority.code} 登记的名称是 {authority.name}",
+                field="authority_name",
+                value=record.get("authority_name"),
+                fix="请核对颁发机构代码和名称",
+            )
+        issued_on = _as_date(record["issued_on"])
+        valid_to = record.get(template.valid_to_field) if template.valid_to_field else None
+        valid_from = record.get(template.valid_from_field) or issued_on
+        return _Prepared(
+            template=template,
+            record=record,
+            authority=authority,
+            holder_code=str(record[template.holder_code_field]),
+            holder_name=str(record[template.holder_name_field]),
+            issued_on=issued_on,
+            valid_from=_as_date(valid_from),
+            valid_to=_as_date(valid_to) if valid_to is not None else None,
+        )
+
+    def _reject_duplicate(self, prepared: _Prepared) -> None:
+        existing = self.repository.current_license_of_holder(
+            prepared.holder_code, prepared.template.license_type
+        )
+        if existing is None:
+            return
+        current = self.repository.get_version(existing.id, existing.current_version)
+        raise ConflictError(
+            f"持证主体 {prepared.holder_code} 已有有效的{prepared.template.title}："
+            f"证照 {existing.id}，电子证照标识 {current.elicense_id}",
+            fix="如需变更请对该证照生成新版本；确需另发一张时请注明有意新发",
+        )
+
+    def _produce_pdf(self, prepared: _Prepared, identifier: ElicenseIdentifier) -> bytes:
+        elicense_id = str(identifier)
+        claims = TokenClaims(
+            elicense_id=elicense_id,
+            holder_code=prepared.holder_code,
+            issued_on=prepared.issued_on,
+            valid_to=prepared.valid_to,
+            version=identifier.version,
+        )
+        face = FaceInfo(
+            elicense_id=elicense_id,
+            version=identifier.version,
+            qr_text=self.make_qr_text(claims),
+            authority=prepared.authority,
+        )
+        rendered = self.render(prepared.template, prepared.record, face)
+        signer = self.signer_for(prepared.authority.code)
+        return signer.sign(rendered.pdf, seal_box=rendered.seal_box)
+
+    def _insert_license(
+        self, prepared: _Prepared, serial: str, pdf: bytes, sha256: str
+    ) -> LicenseVersion:
+        template = prepared.template
+        license = LicenseCreate(
+            license_type=template.license_type,
+            type_code=template.catalogue_code,
+            issuer_code=prepared.authority.code,
+            holder_code=prepared.holder_code,
+            holder_code_type=template.holder_code_type,
+            holder_name=prepared.holder_name,
+        )
+        _, version = self.repository.add_license(
+            license, self._version_create(prepared, pdf, sha256), serial=serial
+        )
+        return version
+
+    @staticmethod
+    def _version_create(prepared: _Prepared, pdf: bytes, sha256: str) -> LicenseVersionCreate:
+        return LicenseVersionCreate(
+            record=_jsonable(prepared.record),
+            pdf_sha256=sha256,
+            pdf_size=len(pdf),
+            valid_from=prepared.valid_from,
+            valid_to=prepared.valid_to,
+            issued_on=prepared.issued_on,
+        )
+
+    def _record(
+        self,
+        prepared: _Prepared,
+        version: LicenseVersion,
+        operation: Operation,
+        operator: str,
+        reason: str | None,
+        legal_basis: str | None = None,
+    ) -> None:
+        self.repository.record_event(
+            LicenseEventCreate(
+                operation=operation,
+                license_id=version.license_id,
+                version=version.version,
+                operator=operator,
+                authority_code=prepared.authority.code,
+                reason=reason,
+                legal_basis=legal_basis,
+                detail={
+                    "elicense_id": version.elicense_id,
+                    "pdf_sha256": version.pdf_sha256,
+                },
+            )
+        )
+
+    def _discard_blob(self, sha256: str) -> None:
+        # The rows did not commit: remove the blob unless a committed version
+        # already refers to the same bytes.
+        try:
+            if self.repository.find_version_by_pdf_sha256(sha256) is None:
+                self.blobs.delete(sha256)
+        except Exception:  # noqa: BLE001 (the original error matters more)
+            log.warning("could not remove orphan blob %s", sha256, exc_info=True)
+
+
+def _check_same_license(license: License, prepared: _Prepared) -> None:
+    checks = (
+        ("license_type", license.license_type, prepared.template.license_type),
+        ("authority_code", license.issuer_code, prepared.authority.code),
+        (prepared.template.holder_code_field, license.holder_code, prepared.holder_code),
+    )
+    for name, expected, found in checks:
+        if expected != found:
+            raise InputError(
+                f"新版本的 {name} 应与证照 {license.id} 一致：应为 {expected}",
+                field=name,
+                value=found,
+                fix="持证主体、颁发机构或证照类型改变时请颁发新证照",
+            )
+
+
+def _rejection(line_no: int, error: ElicenseError) -> Rejection:
+    field_name = getattr(error, "field", None)
+    value = error.as_dict().get("value") if field_name is not None else None
+    return Rejection(line_no=line_no, field=field_name, value=value, message=str(error))
+
+
+def _as_date(value: object) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def _jsonable(record: Mapping[str, object]) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if isinstance(value, dt.date) else value
+        for key, value in record.items()
+    }
