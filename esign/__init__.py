@@ -1,0 +1,1 @@
+"""Keys, certificates, development PKI, PAdES signing, timestamps, CRLs, QR tokens."""

@@ -1,0 +1,371 @@
+"""Development PKI: root CA, issuing CA, TSA, token signer and seals.
+
+Layout under ``DATA_DIR``::
+
+    pki/root-ca.key.p8, root-ca.pem          self-signed root (ECDSA P-256)
+    pki/issuing-ca.key.p8, issuing-ca.pem    issues every other certificate
+    pki/tsa.key.p8, tsa.pem                  RFC 3161 TSA (RSA-2048)
+    pki/token-signer.key.p8, token-signer.pem  signs QR tokens
+    pki/seals/CODE/seal.key.p8, seal.pem     one seal per authority
+    pki/ca/NAME.cer                          CA certificates (DER), for AIA
+    pki/crl/NAME.crl, NAME.json              current CRL (DER) and CA state
+    trust/root-ca.pem                        the root, for outside validators
+
+The TSA key is RSA because pyhanko's in-process timestamper signs with RSA
+only. Every key file is encrypted PKCS#8 under one passphrase.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pyhanko.sign.signers.pdf_cms import Signer
+
+from common.authority import Authority
+from common.errors import KeyStoreError, NotFoundError
+from esign import certificates as profiles
+from esign.certificates import Issuer, PublicationUrls, to_asn1
+from esign.keystore import PrivateKey, load_file_signer, load_private_key
+from esign.keystore import write_private_key
+from esign.qrtoken import TokenSigner
+from esign.revocation import RevocationState, crl_is_due, issue_crl
+from esign.timestamps import BuiltinTimeStamper, Clock
+
+logger = logging.getLogger(__name__)
+
+ROOT_CA = "root-ca"
+ISSUING_CA = "issuing-ca"
+TSA = "tsa"
+TOKEN_SIGNER = "token-signer"
+
+ROOT_CN = "内蒙古自治区电子证照根CA (开发)"
+ISSUING_CN = "内蒙古自治区电子证照签发CA (开发)"
+TSA_CN = "内蒙古自治区电子证照时间戳服务 (开发)"
+TOKEN_SIGNER_CN = "内蒙古自治区电子证照二维码签名 (开发)"
+
+ROOT_LIFETIME = timedelta(days=20 * 365)
+ISSUING_LIFETIME = timedelta(days=10 * 365)
+TSA_LIFETIME = timedelta(days=10 * 365)
+LEAF_LIFETIME = timedelta(days=5 * 365)
+
+
+@dataclass(frozen=True)
+class SealCredentials:
+    """A seal ready to sign: certificate, chain up to the root, signer handle."""
+
+    authority: Authority
+    certificate: asn1_x509.Certificate
+    chain: tuple[asn1_x509.Certificate, ...]
+    signer: Signer
+
+
+@dataclass(frozen=True)
+class ValidationData:
+    """Trust anchors, intermediate certificates and CRLs used at signing."""
+
+    trust_roots: tuple[asn1_x509.Certificate, ...]
+    other_certs: tuple[asn1_x509.Certificate, ...]
+    crls: tuple[asn1_crl.CertificateList, ...]
+
+
+class DevPki:
+    """Paths and loaders of a development PKI made by :func:`ensure_dev_pki`."""
+
+    def __init__(self, data_dir: Path, passphrase: bytes, base_url: str) -> None:
+        self.data_dir = data_dir
+        self.pki_dir = data_dir / "pki"
+        self.trust_root_path = data_dir / "trust" / "root-ca.pem"
+        self.urls = PublicationUrls(base_url.rstrip("/"))
+        self._passphrase = passphrase
+        self._issuers: dict[str, Issuer] = {}
+
+    def __repr__(self) -> str:
+        return f"DevPki(data_dir={str(self.data_dir)!r})"
+
+    # Paths
+
+    def key_path(self, name: str) -> Path:
+        return self.pki_dir / f"{name}.key.p8"
+
+    def certificate_path(self, name: str) -> Path:
+        return self.pki_dir / f"{name}.pem"
+
+    def seal_dir(self, authority_code: str) -> Path:
+        return self.pki_dir / "seals" / authority_code
+
+    def crl_path(self, ca_name: str) -> Path:
+        return self.pki_dir / "crl" / f"{ca_name}.crl"
+
+    def ca_der_path(self, ca_name: str) -> Path:
+        return self.pki_dir / "ca" / f"{ca_name}.cer"
+
+    def seal_codes(self) -> list[str]:
+        seals = self.pki_dir / "seals"
+        return sorted(path.parent.name for path in seals.glob("*/seal.pem"))
+
+    # Loaders
+
+    def certificate(self, name: str) -> x509.Certificate:
+        return _read_certificate(self.certificate_path(name))
+
+    def trust_roots(self) -> list[asn1_x509.Certificate]:
+        return [to_asn1(_read_certificate(self.trust_root_path))]
+
+    def ca_certificates(self) -> list[asn1_x509.Certificate]:
+        return [to_asn1(self.certificate(name)) for name in (ISSUING_CA, ROOT_CA)]
+
+    def load_seal(self, authority: Authority | str) -> SealCredentials:
+        """Load the seal of an authority (object or USCC) as a signer handle.
+
+        Raises NotFoundError when the authority has no seal, KeyStoreError
+        when its key cannot be decrypted.
+        """
+        code = authority if isinstance(authority, str) else authority.code
+        directory = self.seal_dir(code)
+        if not (directory / "seal.pem").exists():
+            raise NotFoundError(
+                f"颁发机构 {code} 没有印章证书（{directory}）",
+                fix="请先运行 elicense init 为该机构制作印章",
+            )
+        certificate = _read_certificate(directory / "seal.pem")
+        chain = self.ca_certificates()
+        signer = load_file_signer(
+            directory / "seal.key.p8", self._passphrase, to_asn1(certificate), chain
+        )
+        if isinstance(authority, str):
+            authority = _authority_from_certificate(certificate, code)
+        return SealCredentials(authority, to_asn1(certificate), tuple(chain), signer)
+
+    def load_timestamper(self, clock: Clock | None = None) -> BuiltinTimeStamper:
+        """Load the in-process TSA; ``clock`` fixes its time in tests."""
+        key = load_private_key(self.key_path(TSA), self._passphrase)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise KeyStoreError(
+                f"时间戳服务私钥 {self.key_path(TSA)} 不是 RSA 密钥",
+                fix="请删除 pki 目录中的 tsa.* 文件后重新运行 elicense init",
+            )
+        return BuiltinTimeStamper(
+            to_asn1(self.certificate(TSA)), key, self.ca_certificates(), clock=clock
+        )
+
+    def load_token_signer(self) -> TokenSigner:
+        key = load_private_key(self.key_path(TOKEN_SIGNER), self._passphrase)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise KeyStoreError(
+                f"二维码签名私钥 {self.key_path(TOKEN_SIGNER)} 不是 ECDSA 密钥",
+                fix="请删除 pki 目录中的 token-signer.* 文件后重新运行 elicense init",
+            )
+        return TokenSigner(self.certificate(TOKEN_SIGNER), key)
+
+    def crls(self, now: datetime | None = None) -> list[asn1_crl.CertificateList]:
+        """Return the current CRL of each CA, re-issuing any that is due."""
+        self.refresh_crls(now or datetime.now(UTC))
+        return [
+            asn1_crl.CertificateList.load(self.crl_path(name).read_bytes())
+            for name in (ROOT_CA, ISSUING_CA)
+        ]
+
+    def validation_data(self, now: datetime | None = None) -> ValidationData:
+        return ValidationData(
+            trust_roots=tuple(self.trust_roots()),
+            other_certs=tuple(self.ca_certificates()),
+            crls=tuple(self.crls(now)),
+        )
+
+    # CA operations, used by esign.revocation
+
+    def issuer(self, ca_name: str) -> Issuer:
+        if ca_name not in self._issuers:
+            key = load_private_key(self.key_path(ca_name), self._passphrase)
+            self._issuers[ca_name] = Issuer(ca_name, self.certificate(ca_name), key)
+        return self._issuers[ca_name]
+
+    def issuer_of(self, certificate: x509.Certificate) -> Issuer | None:
+        for name in (ISSUING_CA, ROOT_CA):
+            ca_certificate = self.certificate(name)
+            if certificate.issuer == ca_certificate.subject:
+                return self.issuer(name)
+        return None
+
+    def issuer_by_key_hash(
+        self, key_hash: bytes, algorithm: hashes.HashAlgorithm
+    ) -> Issuer | None:
+        for name in (ISSUING_CA, ROOT_CA):
+            public_key = self.certificate(name).public_key()
+            digest = hashes.Hash(algorithm)
+            digest.update(_subject_public_key_bits(public_key))
+            if digest.finalize() == key_hash:
+                return self.issuer(name)
+        return None
+
+    def revocation_state(self, ca_name: str) -> RevocationState:
+        return RevocationState.load(self.crl_path(ca_name).with_suffix(".json"))
+
+    def publish_crl(self, issuer: Issuer, state: RevocationState, now: datetime) -> None:
+        crl_der = issue_crl(issuer, state, now)
+        state.save(self.crl_path(issuer.name).with_suffix(".json"))
+        self.crl_path(issuer.name).write_bytes(crl_der)
+        logger.info("issued CRL ca=%s number=%d", issuer.name, state.crl_number)
+
+    def refresh_crls(self, now: datetime) -> None:
+        for name in (ROOT_CA, ISSUING_CA):
+            path = self.crl_path(name)
+            if not path.exists() or crl_is_due(path.read_bytes(), now):
+                self.publish_crl(self.issuer(name), self.revocation_state(name), now)
+
+
+def ensure_dev_pki(
+    data_dir: Path,
+    authorities: Iterable[Authority],
+    *,
+    base_url: str,
+    passphrase: bytes,
+    now: datetime | None = None,
+) -> DevPki:
+    """Create what is missing of the development PKI and return it.
+
+    Running it again keeps every existing key and certificate, adds seals for
+    new authorities and re-issues CRLs that are due. Raises KeyStoreError
+    when existing keys do not decrypt with ``passphrase``.
+    """
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    pki = DevPki(data_dir, passphrase, base_url)
+    pki.pki_dir.mkdir(parents=True, exist_ok=True)
+    _ensure_root(pki, moment)
+    _ensure_issuing_ca(pki, moment)
+    _ensure_leaf(pki, TSA, moment)
+    _ensure_leaf(pki, TOKEN_SIGNER, moment)
+    for authority in authorities:
+        _ensure_seal(pki, authority, moment)
+    pki.refresh_crls(moment)
+    return pki
+
+
+def _ensure_root(pki: DevPki, now: datetime) -> None:
+    if pki.certificate_path(ROOT_CA).exists():
+        pki.issuer(ROOT_CA)  # fails early on a wrong passphrase
+        return
+    if pki.certificate_path(ISSUING_CA).exists():
+        raise KeyStoreError(
+            f"{pki.pki_dir} 中有签发 CA 却没有根 CA 证书，开发 PKI 不完整",
+            fix="请删除整个 pki 和 trust 目录后重新运行 elicense init",
+        )
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = profiles.build_root(ROOT_CN, key, now, ROOT_LIFETIME)
+    _store(pki, ROOT_CA, key, certificate, ca=True)
+    pki.trust_root_path.parent.mkdir(parents=True, exist_ok=True)
+    pki.trust_root_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    logger.info("created root CA in %s", pki.pki_dir)
+
+
+def _ensure_issuing_ca(pki: DevPki, now: datetime) -> None:
+    if pki.certificate_path(ISSUING_CA).exists():
+        return
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = profiles.build_issuing_ca(
+        ISSUING_CN, key, pki.issuer(ROOT_CA), pki.urls, now, ISSUING_LIFETIME
+    )
+    _record_issued(pki, ROOT_CA, certificate)
+    _store(pki, ISSUING_CA, key, certificate, ca=True)
+    logger.info("created issuing CA in %s", pki.pki_dir)
+
+
+def _ensure_leaf(pki: DevPki, name: str, now: datetime) -> None:
+    if pki.certificate_path(name).exists():
+        return
+    issuer = pki.issuer(ISSUING_CA)
+    key: PrivateKey
+    if name == TSA:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        certificate = profiles.build_tsa(TSA_CN, key, issuer, pki.urls, now, TSA_LIFETIME)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = profiles.ca_name(TOKEN_SIGNER_CN)
+        certificate = profiles.build_end_entity(
+            subject, key, issuer, pki.urls, now, LEAF_LIFETIME, document_signing=False
+        )
+    _record_issued(pki, ISSUING_CA, certificate)
+    _store(pki, name, key, certificate)
+    logger.info("created %s certificate serial=%x", name, certificate.serial_number)
+
+
+def _ensure_seal(pki: DevPki, authority: Authority, now: datetime) -> None:
+    directory = pki.seal_dir(authority.code)
+    if (directory / "seal.pem").exists():
+        return
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = profiles.build_end_entity(
+        profiles.seal_name(authority),
+        key,
+        pki.issuer(ISSUING_CA),
+        pki.urls,
+        now,
+        LEAF_LIFETIME,
+    )
+    _record_issued(pki, ISSUING_CA, certificate)
+    write_private_key(directory / "seal.key.p8", key, pki._passphrase)
+    (directory / "seal.pem").write_bytes(
+        certificate.public_bytes(serialization.Encoding.PEM)
+    )
+    logger.info(
+        "created seal authority=%s serial=%x", authority.code, certificate.serial_number
+    )
+
+
+def _store(
+    pki: DevPki,
+    name: str,
+    key: PrivateKey,
+    certificate: x509.Certificate,
+    *,
+    ca: bool = False,
+) -> None:
+    write_private_key(pki.key_path(name), key, pki._passphrase)
+    pki.certificate_path(name).write_bytes(
+        certificate.public_bytes(serialization.Encoding.PEM)
+    )
+    if ca:
+        der_path = pki.ca_der_path(name)
+        der_path.parent.mkdir(parents=True, exist_ok=True)
+        der_path.write_bytes(certificate.public_bytes(serialization.Encoding.DER))
+
+
+def _record_issued(pki: DevPki, ca_name: str, certificate: x509.Certificate) -> None:
+    state = pki.revocation_state(ca_name)
+    state.issued.add(certificate.serial_number)
+    state.save(pki.crl_path(ca_name).with_suffix(".json"))
+
+
+def _read_certificate(path: Path) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"证书文件 {path} 不存在", fix="请先运行 elicense init 生成开发 PKI"
+        ) from None
+
+
+def _subject_public_key_bits(public_key: object) -> bytes:
+    # OCSP hashes the BIT STRING content of subjectPublicKey, not the whole SPKI.
+    der = public_key.public_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    from asn1crypto import keys
+
+    return keys.PublicKeyInfo.load(der)["public_key"].contents[1:]
+
+
+def _authority_from_certificate(certificate: x509.Certificate, code: str) -> Authority:
+    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    name = str(names[0].value) if names else code
+    region = code[2:8]
+    return Authority(code=code, name=name, region_code=region)

@@ -1,0 +1,256 @@
+"""PAdES certification signatures on rendered license PDFs.
+
+A :class:`LicenseSigner` is built once per seal and reused for every
+document: it keeps the parsed key, the parsed validation data and a fixed
+``/Contents`` size, so that signing a document costs one ECDSA signature,
+one timestamp (B-T and up) and the PDF writing.
+
+The seal image is part of the page content drawn by the renderer. Without
+a ``seal_box`` the signature field is invisible. With one, the field's
+widget covers the printed seal with an empty appearance, so that viewers
+open the signature details when the seal is clicked and still show only
+the printed seal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import io
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError
+from pyhanko.sign.signers.pdf_signer import (
+    DSSContentSettings,
+    SigDSSPlacementPreference,
+    TimestampDSSContentSettings,
+)
+from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.stamp import TextStampStyle
+from pyhanko_certvalidator import ValidationContext
+
+from common.errors import ElicenseError, InputError, TrustError
+from esign.pki import SealCredentials, ValidationData
+from esign.timestamps import Clock, TimestampUnavailableError
+
+logger = logging.getLogger(__name__)
+
+FIELD_NAME = "LicenseSeal"
+# DER sizes are doubled because /Contents holds the CMS object as hex.
+_CMS_OVERHEAD_BYTES = 2048
+_TIMESTAMP_TOKEN_OVERHEAD_BYTES = 2048
+
+
+class SignatureLevel(enum.StrEnum):
+    """PAdES baseline level (ETSI EN 319 142-1)."""
+
+    B_B = "B-B"
+    B_T = "B-T"
+    B_LT = "B-LT"
+    B_LTA = "B-LTA"
+
+    @property
+    def needs_timestamp(self) -> bool:
+        return self is not SignatureLevel.B_B
+
+    @property
+    def embeds_validation_data(self) -> bool:
+        return self in (SignatureLevel.B_LT, SignatureLevel.B_LTA)
+
+
+@dataclass(frozen=True)
+class SealBox:
+    """Where the printed seal sits: page index and rectangle in PDF points."""
+
+    page_index: int
+    rect: tuple[float, float, float, float]
+
+
+class PdfSigningError(ElicenseError):
+    """A PDF could not be signed."""
+
+
+class LicenseSigner:
+    """Signs license PDFs with one seal at one PAdES level.
+
+    ``timestamper`` is required from B-T up, ``validation_data`` from B-LT
+    up; with validation data given, the seal certificate is also checked
+    against the CRLs before each signature. ``clock`` sets the signing time,
+    UTC now by default.
+    """
+
+    def __init__(
+        self,
+        seal: SealCredentials,
+        *,
+        level: SignatureLevel = SignatureLevel.B_LT,
+        timestamper: TimeStamper | None = None,
+        validation_data: ValidationData | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if level.needs_timestamp and timestamper is None:
+            raise ValueError(f"signature level {level} needs a timestamper")
+        if level.embeds_validation_data and validation_data is None:
+            raise ValueError(f"signature level {level} needs validation data")
+        self.seal = seal
+        self.level = level
+        self._timestamper = timestamper if level.needs_timestamp else None
+        self._validation_data = validation_data
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._metadata = signers.PdfSignatureMetadata(
+            field_name=FIELD_NAME,
+            md_algorithm="sha256",
+            subfilter=fields.SigSeedSubFilter.PADES,
+            certify=True,
+            docmdp_permissions=fields.MDPPerm.NO_CHANGES,
+            embed_validation_info=level.embeds_validation_data,
+            use_pades_lta=level is SignatureLevel.B_LTA,
+            dss_settings=(
+                _DSS_IN_SIGNED_REVISION
+                if level.embeds_validation_data
+                else DSSContentSettings()
+            ),
+            reason="电子证照签章",
+            location=seal.authority.name,
+        )
+        self._bytes_reserved = self._estimate_contents_size()
+
+    def __repr__(self) -> str:
+        return f"LicenseSigner(authority={self.seal.authority.code}, level={self.level})"
+
+    def sign(self, pdf: bytes, *, seal_box: SealBox | None = None) -> bytes:
+        """Sign ``pdf`` and return the signed document.
+
+        Raises InputError for an unreadable PDF, TrustError when the seal
+        certificate fails validation (for example, it is revoked),
+        TimestampUnavailableError when the TSA fails, PdfSigningError for
+        other signing failures. Nothing is returned on failure.
+        """
+        return asyncio.run(self.async_sign(pdf, seal_box=seal_box))
+
+    async def async_sign(self, pdf: bytes, *, seal_box: SealBox | None = None) -> bytes:
+        """Sign ``pdf`` inside a running event loop; see :meth:`sign`."""
+        writer = _open_pdf(pdf)
+        pdf_signer = signers.PdfSigner(
+            replace(self._metadata, validation_context=self._validation_context()),
+            self.seal.signer,
+            timestamper=self._timestamper,
+            stamp_style=_EMPTY_APPEARANCE,
+            new_field_spec=_field_spec(seal_box),
+        )
+        output = io.BytesIO()
+        try:
+            await pdf_signer.async_sign_pdf(
+                writer, bytes_reserved=self._bytes_reserved, output=output
+            )
+        except (TimestampUnavailableError, InputError):
+            raise
+        except SigningError as error:
+            raise self._translate(error) from error
+        except PdfError as error:
+            raise InputError(
+                f"PDF 无法签章：{error}", field="pdf", fix="请重新生成证照 PDF"
+            ) from error
+        logger.info(
+            "signed PDF authority=%s level=%s bytes=%d",
+            self.seal.authority.code,
+            self.level,
+            output.tell(),
+        )
+        return output.getvalue()
+
+    def _validation_context(self) -> ValidationContext | None:
+        data = self._validation_data
+        if data is None:
+            return None
+        return ValidationContext(
+            trust_roots=list(data.trust_roots),
+            other_certs=list(data.other_certs),
+            crls=list(data.crls),
+            allow_fetching=False,
+            revocation_mode="hard-fail",
+            moment=self._clock(),
+        )
+
+    def _estimate_contents_size(self) -> int:
+        der_bytes = self.seal.certificate.dump().__len__()
+        der_bytes += sum(len(certificate.dump()) for certificate in self.seal.chain)
+        der_bytes += _CMS_OVERHEAD_BYTES
+        if self._timestamper is not None:
+            tsa_certs = getattr(self._timestamper, "tsa_cert", None)
+            embedded = getattr(self._timestamper, "certs_to_embed", ())
+            for certificate in [tsa_certs, *embedded]:
+                der_bytes += len(certificate.dump()) if certificate else 2048
+            der_bytes += _TIMESTAMP_TOKEN_OVERHEAD_BYTES
+        return 2 * der_bytes
+
+    def _translate(self, error: SigningError) -> ElicenseError:
+        cause = error.__cause__
+        if cause is not None and "validated" in str(error):
+            logger.warning(
+                "seal certificate failed validation authority=%s: %s",
+                self.seal.authority.code,
+                cause,
+            )
+            return TrustError(
+                f"印章证书（{self.seal.authority.name}）验证失败：{cause}",
+                fix="请检查印章证书是否已吊销或过期，CRL 是否为最新",
+            )
+        return PdfSigningError(f"PDF 签章失败：{error}", fix="请查看服务日志")
+
+
+# The DSS goes into the revision the signature covers, so a B-LT document is
+# one signed revision that validators without incremental-update analysis
+# (such as pdfsig) report as totally signed. VRI entries cannot be written
+# before signing, and current PAdES validators do not read them.
+_DSS_IN_SIGNED_REVISION = DSSContentSettings(
+    include_vri=False,
+    placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE,
+    next_ts_settings=TimestampDSSContentSettings(
+        include_vri=False, update_before_ts=True
+    ),
+)
+
+
+class _FetchingDisabledWarningFilter(logging.Filter):
+    """Drop pyhanko's warning that embedding runs without fetching.
+
+    The CRLs of every CA are supplied, so nothing needs fetching, and the
+    warning would otherwise appear once per signed document.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "fetching is not allowed" not in record.getMessage()
+
+
+logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(
+    _FetchingDisabledWarningFilter()
+)
+
+# An empty text stamp without border: a transparent appearance.
+_EMPTY_APPEARANCE = TextStampStyle(stamp_text="", border_width=0, background=None)
+
+
+def _open_pdf(pdf: bytes) -> IncrementalPdfFileWriter:
+    try:
+        return IncrementalPdfFileWriter(io.BytesIO(pdf))
+    except (PdfError, ValueError, KeyError, IndexError) as error:
+        raise InputError(
+            f"无法读取待签章的 PDF：{error}",
+            field="pdf",
+            value=f"{len(pdf)} 字节",
+            fix="请检查证照渲染结果是否为完整的 PDF",
+        ) from error
+
+
+def _field_spec(seal_box: SealBox | None) -> fields.SigFieldSpec:
+    if seal_box is None:
+        return fields.SigFieldSpec(FIELD_NAME)
+    return fields.SigFieldSpec(
+        FIELD_NAME, on_page=seal_box.page_index, box=seal_box.rect
+    )
