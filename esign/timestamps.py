@@ -194,9 +194,14 @@ def _check_request(body: bytes) -> str | None:
     return None
 
 
-def _rejection(fail_info: str) -> tsp.TimeStampResp:
+class _RejectionResponse(core.Sequence):
+    """TimeStampResp without a token; asn1crypto marks the token mandatory."""
+
+    _fields = [("status", tsp.PKIStatusInfo)]
+
+
+def _rejection(fail_info: str) -> _RejectionResponse:
     status = tsp.PKIStatusInfo(
         {"status": "rejection", "fail_info": tsp.PKIFailureInfo({fail_info})}
     )
-    return tsp.TimeStampResp({"status": status})
-
+    return _RejectionResponse({"status": status})
