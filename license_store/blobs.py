@@ -84,7 +84,7 @@ class FileBlobStore:
         return self.path_for(sha256).is_file()
 
     def delete(self, sha256: str) -> bool:
-        """Remove a blob; return False when it did not exist.
+        """Remove a blob and return whether it existed.
 
         Only for orphans that no license version refers to.
         """

@@ -39,7 +39,7 @@ def normalise_url(database_url: str) -> str:
     """Select psycopg 3 for PostgreSQL URLs that name no driver."""
     for prefix in ("postgresql://", "postgres://"):
         if database_url.startswith(prefix):
-            return "postgresql+psycopg://" + database_url[len(prefix):]
+            return "postgresql+psycopg://" + database_url[len(prefix) :]
     return database_url
 
 
@@ -97,7 +97,9 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
 def _begin_immediate(connection: sa.Connection) -> None:
     mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
     if mode not in ("IMMEDIATE", "DEFERRED"):
-        raise ValueError(f"{SQLITE_BEGIN_OPTION} must be IMMEDIATE or DEFERRED: {mode!r}")
+        raise ValueError(
+            f"{SQLITE_BEGIN_OPTION} must be IMMEDIATE or DEFERRED: {mode!r}"
+        )
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 

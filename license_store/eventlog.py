@@ -24,7 +24,7 @@ def canonical_json(value: Any) -> bytes:
 
 
 def utc_text(moment: dt.datetime) -> str:
-    """Format a time in UTC; a naive time (as SQLite returns it) is UTC."""
+    """Format a time in UTC, reading a naive time (as SQLite returns it) as UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

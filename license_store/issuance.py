@@ -48,7 +48,7 @@ REISSUE_OPERATIONS = frozenset({Operation.AMEND, Operation.RENEW, Operation.REPL
 
 @dataclass(frozen=True)
 class FaceInfo:
-    """What the register adds to a record's face: identifier, QR text, authority."""
+    """Face items that come from the register: identifier, QR text and authority."""
 
     elicense_id: str
     version: int
@@ -77,7 +77,7 @@ class TemplateCatalogue(Protocol):
 
 @dataclass(frozen=True)
 class IssuedLicense:
-    """The outcome of one issue; ``replayed`` marks a repeated idempotent request."""
+    """Outcome of one issue, with ``replayed`` set for a repeated idempotent request."""
 
     license_id: int
     version: int
@@ -100,7 +100,7 @@ class IssuedLicense:
 
 @dataclass(frozen=True)
 class Rejection:
-    """A record of a batch that was not issued, and why."""
+    """Batch record that was not issued, with the reason."""
 
     line_no: int
     field: str | None
@@ -134,7 +134,7 @@ def render_with_templates(
 ) -> RenderedPdf:
     """Render through ``templates.render_license``."""
     # Imported here so that the register works without the renderer's fonts.
-    import templates  # noqa: PLC0415
+    import templates
 
     context = templates.FaceContext(  # type: ignore[attr-defined]
         elicense_id=face.elicense_id,
@@ -206,7 +206,9 @@ class IssuanceService:
                         idempotency_key, authority_code, request_hash
                     )
                     if found is not None:
-                        row = self.repository.get_version(found.license_id, found.version)
+                        row = self.repository.get_version(
+                            found.license_id, found.version
+                        )
                         return IssuedLicense.from_row(row, replayed=True)
                 if not new_on_purpose:
                     self._reject_duplicate(prepared)
@@ -280,7 +282,9 @@ class IssuanceService:
                     self._version_create(prepared, pdf, stored_sha256),
                     expected_version=expected_version,
                 )
-                self._record(prepared, version, operation, operator, reason, legal_basis)
+                self._record(
+                    prepared, version, operation, operator, reason, legal_basis
+                )
         except BaseException:
             if stored_sha256 is not None:
                 self._discard_blob(stored_sha256)
@@ -304,7 +308,7 @@ class IssuanceService:
         out_dir: str | Path | None = None,
         new_on_purpose: bool = False,
     ) -> BatchSummary:
-        """Issue every record; a rejected record never stops the batch.
+        """Issue every record, continuing after each rejected one.
 
         With ``out_dir`` each signed PDF is also written there as
         ``<elicense_id>.pdf``. StorageError stops the batch because the
@@ -338,7 +342,9 @@ class IssuanceService:
         if line.error is not None or line.raw is None:
             return _rejection(line.line_no, line.error or InputError("空记录"))
         try:
-            return self.issue(line.raw, operator=operator, new_on_purpose=new_on_purpose)
+            return self.issue(
+                line.raw, operator=operator, new_on_purpose=new_on_purpose
+            )
         except StorageError:
             raise
         except ElicenseError as error:
@@ -367,7 +373,9 @@ class IssuanceService:
                 fix="请核对颁发机构代码和名称",
             )
         issued_on = _as_date(record["issued_on"])
-        valid_to = record.get(template.valid_to_field) if template.valid_to_field else None
+        valid_to = (
+            record.get(template.valid_to_field) if template.valid_to_field else None
+        )
         valid_from = record.get(template.valid_from_field) or issued_on
         return _Prepared(
             template=template,
@@ -393,7 +401,9 @@ class IssuanceService:
             fix="如需变更请对该证照生成新版本；确需另发一张时请注明有意新发",
         )
 
-    def _produce_pdf(self, prepared: _Prepared, identifier: ElicenseIdentifier) -> bytes:
+    def _produce_pdf(
+        self, prepared: _Prepared, identifier: ElicenseIdentifier
+    ) -> bytes:
         elicense_id = str(identifier)
         claims = TokenClaims(
             elicense_id=elicense_id,
@@ -430,7 +440,9 @@ class IssuanceService:
         return version
 
     @staticmethod
-    def _version_create(prepared: _Prepared, pdf: bytes, sha256: str) -> LicenseVersionCreate:
+    def _version_create(
+        prepared: _Prepared, pdf: bytes, sha256: str
+    ) -> LicenseVersionCreate:
         return LicenseVersionCreate(
             record=_jsonable(prepared.record),
             pdf_sha256=sha256,
@@ -471,7 +483,7 @@ class IssuanceService:
         try:
             if self.repository.find_version_by_pdf_sha256(sha256) is None:
                 self.blobs.delete(sha256)
-        except Exception:  # noqa: BLE001 (the original error matters more)
+        except Exception:
             log.warning("could not remove orphan blob %s", sha256, exc_info=True)
 
 
@@ -479,7 +491,11 @@ def _check_same_license(license: License, prepared: _Prepared) -> None:
     checks = (
         ("license_type", license.license_type, prepared.template.license_type),
         ("authority_code", license.issuer_code, prepared.authority.code),
-        (prepared.template.holder_code_field, license.holder_code, prepared.holder_code),
+        (
+            prepared.template.holder_code_field,
+            license.holder_code,
+            prepared.holder_code,
+        ),
     )
     for name, expected, found in checks:
         if expected != found:

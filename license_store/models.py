@@ -158,11 +158,13 @@ class LicenseVersionPublic(LicenseVersionBase):
 
 
 class LicenseVersion(LicenseVersionBase, table=True):
-    """One issued PDF of a license; a new version never replaces a row."""
+    """One issued PDF of a license. Rows are only inserted, never updated."""
 
     __tablename__ = "license_versions"
     __table_args__ = (
-        sa.UniqueConstraint("license_id", "version", name="uq_versions_license_version"),
+        sa.UniqueConstraint(
+            "license_id", "version", name="uq_versions_license_version"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -197,7 +199,7 @@ class LicenseEventPublic(LicenseEventBase):
 
 
 class LicenseEvent(LicenseEventBase, table=True):
-    """Append-only log entry; ``leaf_hash`` is its Merkle tree leaf."""
+    """Append-only log entry whose ``leaf_hash`` is its Merkle tree leaf."""
 
     __tablename__ = "license_events"
 
@@ -253,7 +255,7 @@ class ApiClientPublic(ApiClientBase):
 
 
 class ApiClient(ApiClientBase, table=True):
-    """A bureau or agency system; only the SHA-256 of its API key is stored."""
+    """Bureau or agency system. Only the SHA-256 of its API key is stored."""
 
     __tablename__ = "api_clients"
 

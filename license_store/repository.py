@@ -89,7 +89,9 @@ class Repository:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self._read_engine = engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+        self._read_engine = engine.execution_options(
+            **{SQLITE_BEGIN_OPTION: "DEFERRED"}
+        )
         self._active: ContextVar[Session | None] = ContextVar(
             f"repository_session_{id(self)}", default=None
         )
@@ -156,7 +158,9 @@ class Repository:
     def _create_counter(self, session: Session, issuer_code: str, year: int) -> int:
         try:
             with session.begin_nested():
-                session.add(SerialCounter(issuer_code=issuer_code, year=year, last_value=1))
+                session.add(
+                    SerialCounter(issuer_code=issuer_code, year=year, last_value=1)
+                )
             return 1
         except IntegrityError:
             # Another transaction created the counter first: count on from it.
@@ -167,9 +171,13 @@ class Repository:
     # --- licenses and versions ------------------------------------------
 
     def add_license(
-        self, license: LicenseCreate, first_version: LicenseVersionCreate, *, serial: str
+        self,
+        license: LicenseCreate,
+        first_version: LicenseVersionCreate,
+        *,
+        serial: str,
     ) -> tuple[License, LicenseVersion]:
-        """Insert a license with its version 1; raise ConflictError on a duplicate."""
+        """Insert a license with version 1, or raise ConflictError on a duplicate."""
         with self.transaction() as session:
             row = License(**license.model_dump(), serial=serial, current_version=1)
             session.add(row)
@@ -239,12 +247,12 @@ class Repository:
         )
 
     @staticmethod
-    def _flush(session: Session, what: str) -> None:
+    def _flush(session: Session, subject: str) -> None:
         try:
             session.flush()
         except IntegrityError as error:
             raise ConflictError(
-                f"{what} 已存在，登记簿未作改动",
+                f"{subject} 已存在，登记簿未作改动",
                 fix="请重新读取证照后再提交",
             ) from error
 
@@ -283,7 +291,7 @@ class Repository:
             session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
     def get_license(self, license_id: int) -> License:
-        """Return a license; raise NotFoundError when it does not exist."""
+        """Return a license, or raise NotFoundError when it does not exist."""
         with self._reading() as session:
             row = session.get(License, license_id)
         if row is None:
@@ -291,7 +299,7 @@ class Repository:
         return row
 
     def get_version(self, license_id: int, version: int) -> LicenseVersion:
-        """Return one version of a license; raise NotFoundError when missing."""
+        """Return one version of a license, or raise NotFoundError."""
         statement = select(LicenseVersion).where(
             LicenseVersion.license_id == license_id, LicenseVersion.version == version
         )
@@ -315,9 +323,11 @@ class Repository:
             return list(session.exec(statement).all())
 
     def get_version_by_elicense_id(self, elicense_id: str) -> LicenseVersion:
-        """Return the version with this identifier; raise NotFoundError if none."""
+        """Return the version with this identifier, or raise NotFoundError."""
         identifier = normalize_code(elicense_id)
-        statement = select(LicenseVersion).where(LicenseVersion.elicense_id == identifier)
+        statement = select(LicenseVersion).where(
+            LicenseVersion.elicense_id == identifier
+        )
         with self._reading() as session:
             row = session.exec(statement).one_or_none()
         if row is None:
@@ -373,7 +383,9 @@ class Repository:
         with self._reading() as session:
             return session.exec(statement).first()
 
-    def iter_version_blobs(self, batch_size: int = 500) -> Iterator[tuple[str, str, int]]:
+    def iter_version_blobs(
+        self, batch_size: int = 500
+    ) -> Iterator[tuple[str, str, int]]:
         """Yield ``(elicense_id, pdf_sha256, pdf_size)`` of every version."""
         last_id = 0
         while True:
@@ -414,14 +426,16 @@ class Repository:
             _check_status_change(row, event.operation, LicenseStatus(status))
             row.status = LicenseStatus(status)
             session.add(row)
-            recorded = self.record_event(event.model_copy(update={"license_id": row.id}))
+            recorded = self.record_event(
+                event.model_copy(update={"license_id": row.id})
+            )
         log.info(
             "license %s status set to %s by %s", license_id, status, event.operation
         )
         return recorded
 
     def record_event(self, event: LicenseEventCreate) -> LicenseEvent:
-        """Append an event with its leaf hash; events are never changed."""
+        """Append an event with its leaf hash. Events are never updated."""
         occurred_at = utc_now()
         fields = event.model_dump()
         fields["operation"] = Operation(fields["operation"])
@@ -468,7 +482,7 @@ class Repository:
         license_id: int,
         version: int,
     ) -> IdempotencyKey:
-        """Remember the result of a request; ConflictError if the key exists."""
+        """Store the result of a request, or raise ConflictError if the key exists."""
         row = IdempotencyKey(
             key=key,
             authority_code=authority_code,
@@ -484,7 +498,7 @@ class Repository:
     # --- API clients and audit ------------------------------------------
 
     def create_api_client(self, client: ApiClientCreate) -> ApiClient:
-        """Insert an API client; ConflictError when the key hash is taken."""
+        """Insert an API client, or raise ConflictError when the key hash exists."""
         row = ApiClient(**client.model_dump())
         with self.transaction() as session:
             session.add(row)
@@ -496,7 +510,7 @@ class Repository:
         """Return the enabled client with this key hash, or None."""
         statement = select(ApiClient).where(
             ApiClient.api_key_hash == api_key_hash,
-            ApiClient.disabled == False,  # noqa: E712 (SQL comparison)
+            ApiClient.disabled == False,
         )
         with self._reading() as session:
             return session.exec(statement).one_or_none()
@@ -545,13 +559,19 @@ class Repository:
             .limit(page_size)
         )
         with self._reading() as session:
-            total = session.exec(select(func.count(AgencyQueryAudit.id)).where(*conditions)).one()
+            total = session.exec(
+                select(func.count(AgencyQueryAudit.id)).where(*conditions)
+            ).one()
             items = list(session.exec(statement).all())
         return Page(items, total, page, page_size)
 
 
-def _check_status_change(row: License, operation: Operation, status: LicenseStatus) -> None:
-    sources, targets = STATUS_CHANGES.get(Operation(operation), (frozenset(), frozenset()))
+def _check_status_change(
+    row: License, operation: Operation, status: LicenseStatus
+) -> None:
+    sources, targets = STATUS_CHANGES.get(
+        Operation(operation), (frozenset(), frozenset())
+    )
     current = LicenseStatus(row.status)
     if current.value in sources and status.value in targets:
         return
@@ -564,7 +584,9 @@ def _check_status_change(row: License, operation: Operation, status: LicenseStat
 
 def _check_page(page: int, page_size: int) -> None:
     if page < 1:
-        raise InputError("页码应从 1 开始", field="page", value=page, fix="请传入 page ≥ 1")
+        raise InputError(
+            "页码应从 1 开始", field="page", value=page, fix="请传入 page ≥ 1"
+        )
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise InputError(
             f"每页条数应在 1 至 {MAX_PAGE_SIZE} 之间",

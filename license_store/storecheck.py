@@ -72,7 +72,9 @@ def check_store(
         log.warning("version %s: %s", elicense_id, text)
     report.orphans = [d for d in blobs.iter_digests() if d not in referenced]
     if delete_orphans:
-        report.deleted_orphans = _delete_old(blobs, report.orphans, orphan_min_age_seconds)
+        report.deleted_orphans = _delete_old(
+            blobs, report.orphans, orphan_min_age_seconds
+        )
     return report
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
-
 from standins import StandInSigner, render_stand_in, self_signed_certificate
 
 from common.authority import AuthorityRegistry

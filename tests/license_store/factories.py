@@ -14,7 +14,9 @@ HOLDER = "91350100M000100Y43"
 OTHER_HOLDER = "91110000600037341L"
 
 
-def license_create(holder_code: str = HOLDER, issuer_code: str = ISSUER) -> LicenseCreate:
+def license_create(
+    holder_code: str = HOLDER, issuer_code: str = ISSUER
+) -> LicenseCreate:
     return LicenseCreate(
         license_type="business_license",
         type_code=TYPE_CODE,
@@ -25,7 +27,9 @@ def license_create(holder_code: str = HOLDER, issuer_code: str = ISSUER) -> Lice
     )
 
 
-def version_create(content: bytes = b"%PDF-1.7 v1", **changes: object) -> LicenseVersionCreate:
+def version_create(
+    content: bytes = b"%PDF-1.7 v1", **changes: object
+) -> LicenseVersionCreate:
     fields: dict[str, object] = {
         "record": {"name": "呼和浩特市草原乳业有限公司", "term_to": None},
         "pdf_sha256": hashlib.sha256(content).hexdigest(),

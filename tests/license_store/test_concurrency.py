@@ -16,7 +16,9 @@ SPAWN = multiprocessing.get_context("spawn")
 def _add_license(repository: Repository) -> int:
     with repository.transaction():
         serial = repository.next_serial(ISSUER, 2025)
-        license, _ = repository.add_license(license_create(), version_create(), serial=serial)
+        license, _ = repository.add_license(
+            license_create(), version_create(), serial=serial
+        )
     return license.id
 
 
@@ -43,7 +45,9 @@ def test_two_processes_one_wins(database_url: str, repository: Repository) -> No
     assert repository.get_license(license_id).current_version == 2
 
 
-def test_many_processes_leave_no_gaps(database_url: str, repository: Repository) -> None:
+def test_many_processes_leave_no_gaps(
+    database_url: str, repository: Repository
+) -> None:
     license_id = _add_license(repository)
     workers, attempts = 4, 6
     manager = SPAWN.Manager()
@@ -52,11 +56,18 @@ def test_many_processes_leave_no_gaps(database_url: str, repository: Repository)
         with ProcessPoolExecutor(max_workers=workers, mp_context=SPAWN) as pool:
             futures = [
                 pool.submit(
-                    add_versions_repeatedly, database_url, license_id, worker, attempts, barrier
+                    add_versions_repeatedly,
+                    database_url,
+                    license_id,
+                    worker,
+                    attempts,
+                    barrier,
                 )
                 for worker in range(workers)
             ]
-            won = [version for future in futures for version in future.result(timeout=120)]
+            won = [
+                version for future in futures for version in future.result(timeout=120)
+            ]
     finally:
         manager.shutdown()
 

@@ -25,7 +25,9 @@ from license_store.repository import Repository
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SAMPLE = [json.loads(line) for line in (EXAMPLES / "licenses-sample.jsonl").open()]
 BUSINESS = SAMPLE[0]
-INDIVIDUAL = next(r for r in SAMPLE if r["license_type"] == "individual_business_license")
+INDIVIDUAL = next(
+    r for r in SAMPLE if r["license_type"] == "individual_business_license"
+)
 FOOD = next(r for r in SAMPLE if r["license_type"] == "food_business_license")
 
 
@@ -114,9 +116,13 @@ def test_issue_other_license_types(service: IssuanceService, record: dict) -> No
 
 
 def test_serials_continue_per_issuer(service: IssuanceService) -> None:
-    same_issuer = [r for r in SAMPLE if r["authority_code"] == BUSINESS["authority_code"]]
+    same_issuer = [
+        r for r in SAMPLE if r["authority_code"] == BUSINESS["authority_code"]
+    ]
     serials = [
-        parse_elicense_id(service.issue(r, operator="测试员").elicense_id).identifier.serial
+        parse_elicense_id(
+            service.issue(r, operator="测试员").elicense_id
+        ).identifier.serial
         for r in same_issuer[:3]
     ]
 
@@ -150,7 +156,10 @@ def test_idempotency_key_returns_first_result(
 
     assert again.replayed
     assert not first.replayed
-    assert (again.license_id, again.elicense_id) == (first.license_id, first.elicense_id)
+    assert (again.license_id, again.elicense_id) == (
+        first.license_id,
+        first.elicense_id,
+    )
     assert seal_signer.calls == calls
 
 
@@ -248,7 +257,9 @@ def test_reissue_adds_version(service: IssuanceService, repository: Repository) 
     assert second.version == 2
     assert parse_elicense_id(second.elicense_id).identifier.version == 2
     assert second.elicense_id.split(".")[:-2] == first.elicense_id.split(".")[:-2]
-    assert repository.get_version(first.license_id, 2).record["domicile"].endswith("2号楼")
+    assert (
+        repository.get_version(first.license_id, 2).record["domicile"].endswith("2号楼")
+    )
     operations = [e.operation for e in repository.events_of(first.license_id)]
     assert operations == [Operation.ISSUE, Operation.AMEND]
 
@@ -258,14 +269,20 @@ def test_reissue_stale_version_conflicts(
 ) -> None:
     first = service.issue(BUSINESS, operator="测试员")
     service.reissue(
-        first.license_id, BUSINESS, expected_version=1, operation=Operation.RENEW,
+        first.license_id,
+        BUSINESS,
+        expected_version=1,
+        operation=Operation.RENEW,
         operator="测试员",
     )
     stored = set(blobs.iter_digests())
 
     with pytest.raises(ConflictError, match="当前版本已是 2"):
         service.reissue(
-            first.license_id, BUSINESS, expected_version=1, operation=Operation.RENEW,
+            first.license_id,
+            BUSINESS,
+            expected_version=1,
+            operation=Operation.RENEW,
             operator="测试员",
         )
 
@@ -275,14 +292,18 @@ def test_reissue_stale_version_conflicts(
 def test_reissue_rejects_other_holder(service: IssuanceService) -> None:
     first = service.issue(BUSINESS, operator="测试员")
     other = next(
-        r for r in SAMPLE[1:]
+        r
+        for r in SAMPLE[1:]
         if r["license_type"] == "business_license"
         and r["authority_code"] == BUSINESS["authority_code"]
     )
 
     with pytest.raises(InputError) as caught:
         service.reissue(
-            first.license_id, other, expected_version=1, operation=Operation.AMEND,
+            first.license_id,
+            other,
+            expected_version=1,
+            operation=Operation.AMEND,
             operator="测试员",
         )
 
@@ -294,7 +315,10 @@ def test_reissue_rejects_status_operation(service: IssuanceService) -> None:
 
     with pytest.raises(InputError):
         service.reissue(
-            first.license_id, BUSINESS, expected_version=1, operation=Operation.REVOKE,
+            first.license_id,
+            BUSINESS,
+            expected_version=1,
+            operation=Operation.REVOKE,
             operator="测试员",
         )
 
@@ -303,7 +327,9 @@ def test_batch_keeps_going(service: IssuanceService, tmp_path: Path) -> None:
     bad = {**BUSINESS, "uscc": "91150000000000000X"}
     lines = [
         RecordLine(1, raw=SAMPLE[0]),
-        RecordLine(2, error=InputError("第 2 行不是有效的 JSON", field="line", value=2)),
+        RecordLine(
+            2, error=InputError("第 2 行不是有效的 JSON", field="line", value=2)
+        ),
         RecordLine(3, raw=bad),
         RecordLine(4, raw=SAMPLE[1]),
         RecordLine(5, raw=SAMPLE[0]),
@@ -324,6 +350,7 @@ def test_batch_keeps_going(service: IssuanceService, tmp_path: Path) -> None:
         assert sha256_hex(data) == issued.pdf_sha256
 
 
+@pytest.mark.slow
 def test_batch_csv_after_jsonl_rejects_duplicates(service: IssuanceService) -> None:
     jsonl = service.issue_batch(
         read_records(EXAMPLES / "licenses-sample.jsonl"), operator="测试员"

@@ -94,10 +94,7 @@ def test_jsonl_bad_lines_do_not_stop(tmp_path: Path) -> None:
 def test_csv_short_row_names_line(tmp_path: Path) -> None:
     path = tmp_path / "short.csv"
     path.write_text(
-        'uscc,name,term_to\n'
-        'A,"名称\n跨行",长期\n'
-        'B,缺一列\n'
-        'C,正常,2030-01-01\n',
+        'uscc,name,term_to\nA,"名称\n跨行",长期\nB,缺一列\nC,正常,2030-01-01\n',
         encoding="utf-8",
     )
 

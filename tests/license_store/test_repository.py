@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from factories import (
@@ -16,6 +17,7 @@ from factories import (
 
 from common.codes import parse_elicense_id
 from common.errors import ConflictError, InputError, NotFoundError
+from license_store.db import create_engine_for
 from license_store.eventlog import event_leaf_hash
 from license_store.models import (
     AgencyQueryAuditCreate,
@@ -32,11 +34,15 @@ def add_one(repository: Repository, holder: str = HOLDER, issuer: str = ISSUER):
     with repository.transaction():
         serial = repository.next_serial(issuer, 2025)
         return repository.add_license(
-            license_create(holder, issuer), version_create(holder.encode()), serial=serial
+            license_create(holder, issuer),
+            version_create(holder.encode()),
+            serial=serial,
         )
 
 
-def event(license_id: int, operation: Operation, version: int = 1) -> LicenseEventCreate:
+def event(
+    license_id: int, operation: Operation, version: int = 1
+) -> LicenseEventCreate:
     return LicenseEventCreate(
         operation=operation,
         license_id=license_id,
@@ -62,10 +68,9 @@ def test_serials_count_per_issuer_and_year(repository: Repository) -> None:
 
 
 def test_serial_returns_on_rollback(repository: Repository) -> None:
-    with pytest.raises(RuntimeError):
-        with repository.transaction():
-            repository.next_serial(ISSUER, 2025)
-            raise RuntimeError("issue failed after allocating the serial")
+    with pytest.raises(RuntimeError), repository.transaction():
+        repository.next_serial(ISSUER, 2025)
+        raise RuntimeError("issue failed after allocating the serial")
 
     assert repository.next_serial(ISSUER, 2025) == "20250000001"
 
@@ -84,7 +89,7 @@ def test_add_license_builds_identifier(repository: Repository) -> None:
 
 
 def test_version_row_round_trips(repository: Repository) -> None:
-    license, version = add_one(repository)
+    license, _ = add_one(repository)
 
     stored = repository.get_version(license.id, 1)
 
@@ -100,7 +105,9 @@ def test_add_version_increments(repository: Repository) -> None:
     second = repository.add_version(
         license.id, version_create(b"v2"), expected_version=1
     )
-    third = repository.add_version(license.id, version_create(b"v3"), expected_version=2)
+    third = repository.add_version(
+        license.id, version_create(b"v3"), expected_version=2
+    )
 
     assert second.version == 2
     assert third.version == 3
@@ -175,7 +182,10 @@ def test_page_arguments_are_checked(repository: Repository) -> None:
 def test_current_license_of_holder(repository: Repository) -> None:
     license, _ = add_one(repository)
 
-    assert repository.current_license_of_holder(HOLDER, "business_license").id == license.id
+    assert (
+        repository.current_license_of_holder(HOLDER, "business_license").id
+        == license.id
+    )
     assert repository.current_license_of_holder(HOLDER, "food_business_license") is None
 
     repository.set_status(
@@ -204,7 +214,9 @@ def test_status_changes_follow_rules(repository: Repository) -> None:
     repository.set_status(
         license.id, LicenseStatus.SUSPENDED, event(license.id, Operation.SUSPEND)
     )
-    repository.set_status(license.id, LicenseStatus.VALID, event(license.id, Operation.LIFT))
+    repository.set_status(
+        license.id, LicenseStatus.VALID, event(license.id, Operation.LIFT)
+    )
 
     assert repository.get_license(license.id).status == LicenseStatus.VALID
     operations = [e.operation for e in repository.events_of(license.id)]
@@ -247,12 +259,16 @@ def test_idempotency_key_round_trip(repository: Repository) -> None:
 
 def test_idempotency_key_reused_differently(repository: Repository) -> None:
     license, _ = add_one(repository)
-    repository.store_idempotency_key("k1", ISSUER, hash_request({"a": 1}), license.id, 1)
+    repository.store_idempotency_key(
+        "k1", ISSUER, hash_request({"a": 1}), license.id, 1
+    )
 
     with pytest.raises(ConflictError, match="幂等键 k1"):
         repository.find_idempotency_key("k1", ISSUER, hash_request({"a": 2}))
     with pytest.raises(ConflictError):
-        repository.store_idempotency_key("k1", ISSUER, hash_request({"a": 2}), license.id, 1)
+        repository.store_idempotency_key(
+            "k1", ISSUER, hash_request({"a": 2}), license.id, 1
+        )
 
 
 def test_api_client_found_by_key_hash(repository: Repository) -> None:
@@ -277,7 +293,10 @@ def test_api_client_found_by_key_hash(repository: Repository) -> None:
 
 def test_api_key_hash_unique(repository: Repository) -> None:
     client = ApiClientCreate(
-        name="呼和浩特市局", kind=ClientKind.BUREAU, authority_code=ISSUER, api_key_hash="b" * 64
+        name="呼和浩特市局",
+        kind=ClientKind.BUREAU,
+        authority_code=ISSUER,
+        api_key_hash="b" * 64,
     )
     repository.create_api_client(client)
 
@@ -288,7 +307,9 @@ def test_api_key_hash_unique(repository: Repository) -> None:
 def test_audit_search_filters(repository: Repository) -> None:
     clients = [
         repository.create_api_client(
-            ApiClientCreate(name=f"机构{i}", kind=ClientKind.AGENCY, api_key_hash=f"{i}" * 64)
+            ApiClientCreate(
+                name=f"机构{i}", kind=ClientKind.AGENCY, api_key_hash=f"{i}" * 64
+            )
         )
         for i in range(2)
     ]
@@ -304,9 +325,35 @@ def test_audit_search_filters(repository: Repository) -> None:
 
     all_rows = repository.search_audit()
     first_client = repository.search_audit(client_id=clients[0].id)
-    future = repository.search_audit(since=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    future = repository.search_audit(
+        since=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    )
 
     assert all_rows.total == 3
     assert first_client.total == 2
     assert first_client.items[0].query == {"holder_code": HOLDER}
     assert future.total == 0
+
+
+def test_event_for_missing_license_rejected(repository: Repository) -> None:
+    with pytest.raises(ConflictError):
+        repository.record_event(event(999, Operation.ISSUE))
+
+
+def test_reader_not_blocked_by_writer(
+    repository: Repository, database_url: str
+) -> None:
+    license, _ = add_one(repository)
+    other_engine = create_engine_for(database_url)
+    try:
+        reader = Repository(other_engine)
+        with repository.transaction():
+            repository.lock_license(license.id)
+            started = time.monotonic()
+            seen = reader.get_license(license.id)
+            waited = time.monotonic() - started
+    finally:
+        other_engine.dispose()
+
+    assert seen.id == license.id
+    assert waited < 5
