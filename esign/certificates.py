@@ -28,7 +28,7 @@ DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 
 @dataclass(frozen=True)
 class PublicationUrls:
-    """Where the CRL, the OCSP responder and the CA certificates are served."""
+    """Publication URLs of the CRLs, the OCSP responder and the CA certificates."""
 
     base_url: str
 

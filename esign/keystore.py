@@ -174,7 +174,7 @@ def load_file_signer(
 
 @dataclass(frozen=True)
 class Pkcs11Config:
-    """Where a PKCS#11 key lives and where its PIN comes from."""
+    """Location of a PKCS#11 token and the source of its PIN."""
 
     module_path: Path
     token_label: str
@@ -220,7 +220,7 @@ class Pkcs11KeyStore:
         """Return a signer for the private key labelled ``key_label``.
 
         SoftHSM2 has no combined SHA-256-with-ECDSA mechanism, so the signer
-        hashes in software and asks the token for a raw ECDSA signature.
+        hashes in software and requests a raw ECDSA signature from the token.
         Raises KeyStoreError when the token has no such key.
         """
         from pkcs11 import ObjectClass

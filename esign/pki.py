@@ -37,7 +37,7 @@ from esign.certificates import Issuer, PublicationUrls, to_asn1
 from esign.keystore import PrivateKey, load_file_signer, load_private_key
 from esign.keystore import write_private_key
 from esign.qrtoken import TokenSigner
-from esign.revocation import RevocationState, crl_is_due, issue_crl
+from esign.revocation import RevocationState, crl_due_at, issue_crl
 from esign.timestamps import BuiltinTimeStamper, Clock
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,12 @@ class SealCredentials:
 
 
 @dataclass(frozen=True)
+class _CachedCrl:
+    crl: asn1_crl.CertificateList
+    due_at: datetime
+
+
+@dataclass(frozen=True)
 class ValidationData:
     """Trust anchors, intermediate certificates and CRLs used at signing."""
 
@@ -87,6 +93,7 @@ class DevPki:
         self.urls = PublicationUrls(base_url.rstrip("/"))
         self._passphrase = passphrase
         self._issuers: dict[str, Issuer] = {}
+        self._crl_cache: dict[str, tuple[tuple[int, int], _CachedCrl]] = {}
 
     def __repr__(self) -> str:
         return f"DevPki(data_dir={str(self.data_dir)!r})"
@@ -167,12 +174,36 @@ class DevPki:
         return TokenSigner(self.certificate(TOKEN_SIGNER), key)
 
     def crls(self, now: datetime | None = None) -> list[asn1_crl.CertificateList]:
-        """Return the current CRL of each CA, re-issuing any that is due."""
-        self.refresh_crls(now or datetime.now(UTC))
-        return [
-            asn1_crl.CertificateList.load(self.crl_path(name).read_bytes())
-            for name in (ROOT_CA, ISSUING_CA)
-        ]
+        """Return the current CRL of each CA, re-issuing any that is due.
+
+        Parsed CRLs are cached until their file changes, so calling this per
+        signed document costs two ``stat`` calls.
+        """
+        moment = now or datetime.now(UTC)
+        return [self._current_crl(name, moment) for name in (ROOT_CA, ISSUING_CA)]
+
+    def _current_crl(self, ca_name: str, now: datetime) -> asn1_crl.CertificateList:
+        cached = self._cached_crl(ca_name)
+        if cached is None or now >= cached.due_at:
+            self.refresh_crls(now)
+            cached = self._cached_crl(ca_name)
+        assert cached is not None  # refresh_crls wrote the file
+        return cached.crl
+
+    def _cached_crl(self, ca_name: str) -> _CachedCrl | None:
+        path = self.crl_path(ca_name)
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            return None
+        key = (status.st_mtime_ns, status.st_size)
+        entry = self._crl_cache.get(ca_name)
+        if entry is not None and entry[0] == key:
+            return entry[1]
+        der = path.read_bytes()
+        cached = _CachedCrl(asn1_crl.CertificateList.load(der), crl_due_at(der))
+        self._crl_cache[ca_name] = (key, cached)
+        return cached
 
     def validation_data(self, now: datetime | None = None) -> ValidationData:
         return ValidationData(
@@ -219,7 +250,7 @@ class DevPki:
     def refresh_crls(self, now: datetime) -> None:
         for name in (ROOT_CA, ISSUING_CA):
             path = self.crl_path(name)
-            if not path.exists() or crl_is_due(path.read_bytes(), now):
+            if not path.exists() or now >= crl_due_at(path.read_bytes()):
                 self.publish_crl(self.issuer(name), self.revocation_state(name), now)
 
 

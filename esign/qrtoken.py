@@ -57,7 +57,7 @@ class TokenError(ElicenseError):
 
 @dataclass(frozen=True)
 class TokenClaims:
-    """What a QR token states about one license version."""
+    """Claims of a QR token about one license version."""
 
     elicense_id: str
     holder_code: str

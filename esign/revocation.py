@@ -33,7 +33,7 @@ MAX_OCSP_REQUEST_BYTES = 64 * 1024
 
 @dataclass
 class RevocationState:
-    """What one CA has issued and revoked, persisted as JSON."""
+    """Issued and revoked serial numbers of one CA, persisted as JSON."""
 
     crl_number: int = 0
     issued: set[int] = field(default_factory=set)
@@ -100,14 +100,13 @@ def issue_crl(issuer: Issuer, state: RevocationState, now: datetime) -> bytes:
     return crl.public_bytes(serialization.Encoding.DER)
 
 
-def crl_is_due(crl_der: bytes, now: datetime) -> bool:
-    """Tell whether half of the CRL's validity has passed at ``now``."""
+def crl_due_at(crl_der: bytes) -> datetime:
+    """Return when a CRL is due for re-issue: half-way through its validity."""
     crl = x509.load_der_x509_crl(crl_der)
     next_update = crl.next_update_utc
     if next_update is None:
-        return True
-    half = (next_update - crl.last_update_utc) / 2
-    return now >= crl.last_update_utc + half
+        return crl.last_update_utc
+    return crl.last_update_utc + (next_update - crl.last_update_utc) / 2
 
 
 def revoke_certificate(
@@ -142,11 +141,11 @@ def revoke_certificate(
 
 
 def answer_ocsp_request(pki: DevPki, body: bytes, *, now: datetime | None = None) -> bytes:
-    """Answer a DER OCSP request body with a DER OCSP response.
+    """Build the DER OCSP response to a DER OCSP request body.
 
     A malformed or oversized request gets a MALFORMED_REQUEST response and a
-    request about a CA this PKI does not run gets UNAUTHORIZED, so the HTTP
-    layer can always send the returned bytes with status 200.
+    request about a CA of another PKI gets UNAUTHORIZED, so the HTTP layer
+    can always send the returned bytes with status 200.
     """
     moment = now or datetime.now(UTC)
     try:

@@ -18,6 +18,7 @@ import asyncio
 import enum
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -41,7 +42,7 @@ from esign.timestamps import Clock, TimestampUnavailableError
 logger = logging.getLogger(__name__)
 
 FIELD_NAME = "LicenseSeal"
-# DER sizes are doubled because /Contents holds the CMS object as hex.
+# DER sizes are doubled because /Contents contains the CMS object as hex.
 _CMS_OVERHEAD_BYTES = 2048
 _TIMESTAMP_TOKEN_OVERHEAD_BYTES = 2048
 
@@ -65,7 +66,7 @@ class SignatureLevel(enum.StrEnum):
 
 @dataclass(frozen=True)
 class SealBox:
-    """Where the printed seal sits: page index and rectangle in PDF points."""
+    """Position of the printed seal: page index and rectangle in PDF points."""
 
     page_index: int
     rect: tuple[float, float, float, float]
@@ -78,10 +79,12 @@ class PdfSigningError(ElicenseError):
 class LicenseSigner:
     """Signs license PDFs with one seal at one PAdES level.
 
-    ``timestamper`` is required from B-T up, ``validation_data`` from B-LT
-    up; with validation data given, the seal certificate is also checked
-    against the CRLs before each signature. ``clock`` sets the signing time,
-    UTC now by default.
+    ``timestamper`` is required from B-T up and ``validation_data`` from
+    B-LT up. With validation data given, the seal certificate is also checked
+    against the CRLs before each signature. Long-running processes pass a
+    callable such as ``DevPki.validation_data``, which is called per
+    document, so that CRLs re-issued after a revocation or on schedule are
+    used. ``clock`` sets the signing time, UTC now by default.
     """
 
     def __init__(
@@ -90,7 +93,7 @@ class LicenseSigner:
         *,
         level: SignatureLevel = SignatureLevel.B_LT,
         timestamper: TimeStamper | None = None,
-        validation_data: ValidationData | None = None,
+        validation_data: ValidationData | Callable[[], ValidationData] | None = None,
         clock: Clock | None = None,
     ) -> None:
         if level.needs_timestamp and timestamper is None:
@@ -165,9 +168,10 @@ class LicenseSigner:
         return output.getvalue()
 
     def _validation_context(self) -> ValidationContext | None:
-        data = self._validation_data
-        if data is None:
+        source = self._validation_data
+        if source is None:
             return None
+        data = source() if callable(source) else source
         return ValidationContext(
             trust_roots=list(data.trust_roots),
             other_certs=list(data.other_certs),
@@ -178,7 +182,7 @@ class LicenseSigner:
         )
 
     def _estimate_contents_size(self) -> int:
-        der_bytes = self.seal.certificate.dump().__len__()
+        der_bytes = len(self.seal.certificate.dump())
         der_bytes += sum(len(certificate.dump()) for certificate in self.seal.chain)
         der_bytes += _CMS_OVERHEAD_BYTES
         if self._timestamper is not None:

@@ -34,9 +34,9 @@ class TimestampUnavailableError(ElicenseError):
 class BuiltinTimeStamper(DummyTimeStamper):
     """The development TSA, run in-process with the RSA key parsed once.
 
-    pyhanko's ``DummyTimeStamper`` decrypts nothing but parses its key for
-    every request; this subclass keeps the parsed key and takes its time
-    from ``clock`` (UTC now by default).
+    pyhanko's ``DummyTimeStamper`` parses its key for every request. This
+    subclass keeps the parsed key and takes its time from ``clock``, which
+    is UTC now by default.
     """
 
     def __init__(
@@ -102,7 +102,7 @@ class HttpTimeStamper(TimeStamper):
     """Client of an external RFC 3161 TSA over HTTP.
 
     Raises TimestampUnavailableError when the TSA cannot be reached within
-    ``timeout_seconds`` or answers with anything but a timestamp response.
+    ``timeout_seconds`` or replies with anything but a timestamp response.
     """
 
     def __init__(self, url: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS):
@@ -156,7 +156,7 @@ class HttpTimeStamper(TimeStamper):
 
 
 def answer_timestamp_request(timestamper: BuiltinTimeStamper, body: bytes) -> bytes:
-    """Answer a DER RFC 3161 request body with a DER response body.
+    """Build the DER RFC 3161 response to a DER request body.
 
     A request that is oversized, malformed or uses an unsupported hash gets a
     ``rejection`` response (badDataFormat or badAlg), so the HTTP layer can

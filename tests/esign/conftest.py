@@ -36,7 +36,7 @@ PASSPHRASE = b"test-passphrase-not-secret"
 
 @dataclass
 class PkiServer:
-    """A local HTTP server answering the PKI endpoints of one DevPki."""
+    """A local HTTP server for the PKI endpoints of one DevPki."""
 
     base_url: str
     pki: DevPki | None = None

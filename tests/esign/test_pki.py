@@ -195,3 +195,11 @@ def test_load_seal_by_authority_object(dev_pki, authorities):
     seal = dev_pki.load_seal(authorities[1])
 
     assert seal.authority == authorities[1]
+
+
+def test_crls_cached_until_file_changes(pki_copy):
+    first = pki_copy.crls(PKI_CREATED_AT)
+    second = pki_copy.crls(PKI_CREATED_AT)
+
+    assert first[0] is second[0]
+    assert first[1] is second[1]

@@ -380,3 +380,25 @@ def test_flip_helper_changes_signed_bytes(signed):
     position = pdf.index(b"Sample business license")
 
     assert start <= position < start + length
+
+
+def test_callable_validation_data_sees_revocation(pki_copy, authorities, sample_pdf):
+    authority = authorities[0]
+    signer = LicenseSigner(
+        pki_copy.load_seal(authority.code),
+        level=SignatureLevel.B_LT,
+        timestamper=pki_copy.load_timestamper(clock=lambda: SIGNED_AT),
+        validation_data=lambda: pki_copy.validation_data(SIGNED_AT),
+        clock=lambda: SIGNED_AT,
+    )
+    signer.sign(sample_pdf)
+
+    revoke_certificate(
+        pki_copy,
+        _seal_certificate(pki_copy, authority),
+        revoked_at=SIGNED_AT - timedelta(minutes=30),
+        now=SIGNED_AT - timedelta(minutes=10),
+    )
+
+    with pytest.raises(TrustError):
+        signer.sign(sample_pdf)
