@@ -33,7 +33,9 @@ from pyhanko.sign.signers.pdf_signer import (
 )
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.stamp import TextStampStyle
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 
 from common.errors import ElicenseError, InputError, TrustError
 from esign.pki import SealCredentials, ValidationData
@@ -139,12 +141,13 @@ class LicenseSigner:
     async def async_sign(self, pdf: bytes, *, seal_box: SealBox | None = None) -> bytes:
         """Sign ``pdf`` inside a running event loop; see :meth:`sign`."""
         writer = _open_pdf(pdf)
-        pdf_signer = signers.PdfSigner(
+        pdf_signer = _ClockedPdfSigner(
             replace(self._metadata, validation_context=self._validation_context()),
             self.seal.signer,
             timestamper=self._timestamper,
             stamp_style=_EMPTY_APPEARANCE,
             new_field_spec=_field_spec(seal_box),
+            clock=self._clock,
         )
         output = io.BytesIO()
         try:
@@ -153,6 +156,11 @@ class LicenseSigner:
             )
         except (TimestampUnavailableError, InputError):
             raise
+        except TimestampRequestError as error:
+            raise TimestampUnavailableError(
+                f"时间戳服务未返回有效的时间戳：{error}",
+                fix="请检查时间戳服务的状态和日志，稍后重试",
+            ) from error
         except SigningError as error:
             raise self._translate(error) from error
         except PdfError as error:
@@ -195,7 +203,7 @@ class LicenseSigner:
 
     def _translate(self, error: SigningError) -> ElicenseError:
         cause = error.__cause__
-        if cause is not None and "validated" in str(error):
+        if isinstance(cause, PathBuildingError | PathValidationError):
             logger.warning(
                 "seal certificate failed validation authority=%s: %s",
                 self.seal.authority.code,
@@ -236,13 +244,29 @@ logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(
     _FetchingDisabledWarningFilter()
 )
 
+class _ClockedPdfSigner(signers.PdfSigner):
+    """PdfSigner whose signing time (the /M entry) comes from ``clock``."""
+
+    def __init__(self, *args: object, clock: Clock, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._clock = clock
+
+    def init_signing_session(
+        self, pdf_out: object, existing_fields_only: bool = False
+    ) -> signers.pdf_signer.PdfSigningSession:
+        session = super().init_signing_session(pdf_out, existing_fields_only)
+        session.system_time = self._clock()
+        return session
+
+
 # An empty text stamp without border: a transparent appearance.
 _EMPTY_APPEARANCE = TextStampStyle(stamp_text="", border_width=0, background=None)
 
 
 def _open_pdf(pdf: bytes) -> IncrementalPdfFileWriter:
     try:
-        return IncrementalPdfFileWriter(io.BytesIO(pdf))
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+        signature_count = len(writer.prev.embedded_signatures)
     except (PdfError, ValueError, KeyError, IndexError) as error:
         raise InputError(
             f"无法读取待签章的 PDF：{error}",
@@ -250,6 +274,15 @@ def _open_pdf(pdf: bytes) -> IncrementalPdfFileWriter:
             value=f"{len(pdf)} 字节",
             fix="请检查证照渲染结果是否为完整的 PDF",
         ) from error
+    if signature_count:
+        # A certification signature must be the first signature of a PDF.
+        raise InputError(
+            f"待签章的 PDF 已含 {signature_count} 个签名，不能再加认证签名",
+            field="pdf",
+            value=f"{len(pdf)} 字节",
+            fix="请对未签章的渲染结果签章",
+        )
+    return writer
 
 
 def _field_spec(seal_box: SealBox | None) -> fields.SigFieldSpec:

@@ -229,10 +229,16 @@ def test_not_a_pdf_rejected(license_signers):
 
 
 def test_already_certified_pdf_rejected(signed, license_signers):
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(InputError) as caught:
         license_signers[SignatureLevel.B_B].sign(signed[SignatureLevel.B_B])
 
-    assert "签章" in str(caught.value) or "PDF" in str(caught.value)
+    assert "已含 1 个签名" in caught.value.message
+
+
+def test_signing_time_from_clock(signed):
+    signature = _signature(signed[SignatureLevel.B_B])
+
+    assert signature.self_reported_timestamp == SIGNED_AT
 
 
 def test_timestamp_authority_down_raises(dev_pki, authorities, validation_data, sample_pdf):
