@@ -14,8 +14,11 @@ from datetime import datetime, timedelta
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+    NameOID,
+)
 
 from common.authority import Authority
 from esign.keystore import PrivateKey
@@ -57,7 +60,9 @@ def ca_name(common_name: str) -> x509.Name:
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
             x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, REGION_NAME),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"{REGION_NAME}电子证照开发环境"),
+            x509.NameAttribute(
+                NameOID.ORGANIZATION_NAME, f"{REGION_NAME}电子证照开发环境"
+            ),
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
@@ -81,7 +86,7 @@ def uscc_from_subject(certificate: asn1_x509.Certificate) -> str | None:
     """Return the USCC a seal certificate carries, or None."""
     value = certificate.subject.native.get("organization_identifier")
     if isinstance(value, str) and value.startswith(USCC_PREFIX):
-        return value[len(USCC_PREFIX):]
+        return value[len(USCC_PREFIX) :]
     return None
 
 

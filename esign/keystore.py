@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from asn1crypto import algos, x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -57,9 +58,7 @@ def read_secret(
             fix=f"请检查文件是否存在及权限，或改为设置 {env_name}",
         ) from error
     if not secret:
-        raise KeyStoreError(
-            f"口令文件 {secret_file} 为空", fix="请在文件中写入口令"
-        )
+        raise KeyStoreError(f"口令文件 {secret_file} 为空", fix="请在文件中写入口令")
     return secret
 
 
@@ -138,9 +137,7 @@ class InMemorySigner(Signer):
         super().__init__(
             signing_cert=certificate,
             cert_registry=registry,
-            signature_mechanism=algos.SignedDigestAlgorithm(
-                {"algorithm": mechanism}
-            ),
+            signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": mechanism}),
         )
 
     def __repr__(self) -> str:
@@ -228,9 +225,7 @@ class Pkcs11KeyStore:
         from pyhanko.sign.pkcs11 import PKCS11Signer
 
         try:
-            self._session.get_key(
-                object_class=ObjectClass.PRIVATE_KEY, label=key_label
-            )
+            self._session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=key_label)
         except PKCS11Error as error:
             raise KeyStoreError(
                 f"PKCS#11 令牌 {self._config.token_label!r} 中找不到唯一的私钥"
@@ -250,7 +245,7 @@ class Pkcs11KeyStore:
         self._session.close()
         logger.info("closed PKCS#11 token %s", self._config.token_label)
 
-    def __enter__(self) -> Pkcs11KeyStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

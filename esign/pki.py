@@ -34,8 +34,12 @@ from common.authority import Authority
 from common.errors import KeyStoreError, NotFoundError
 from esign import certificates as profiles
 from esign.certificates import Issuer, PublicationUrls, to_asn1
-from esign.keystore import PrivateKey, load_file_signer, load_private_key
-from esign.keystore import write_private_key
+from esign.keystore import (
+    PrivateKey,
+    load_file_signer,
+    load_private_key,
+    write_private_key,
+)
 from esign.qrtoken import TokenSigner
 from esign.revocation import RevocationState, crl_due_at, issue_crl
 from esign.timestamps import BuiltinTimeStamper, Clock
@@ -232,16 +236,24 @@ class DevPki:
     ) -> Issuer | None:
         for name in (ISSUING_CA, ROOT_CA):
             public_key = self.certificate(name).public_key()
+            if not isinstance(public_key, ec.EllipticCurvePublicKey):
+                continue
             digest = hashes.Hash(algorithm)
             digest.update(_subject_public_key_bits(public_key))
             if digest.finalize() == key_hash:
                 return self.issuer(name)
         return None
 
+    def write_key(self, path: Path, key: PrivateKey) -> None:
+        """Write ``key`` encrypted under this PKI's passphrase."""
+        write_private_key(path, key, self._passphrase)
+
     def revocation_state(self, ca_name: str) -> RevocationState:
         return RevocationState.load(self.crl_path(ca_name).with_suffix(".json"))
 
-    def publish_crl(self, issuer: Issuer, state: RevocationState, now: datetime) -> None:
+    def publish_crl(
+        self, issuer: Issuer, state: RevocationState, now: datetime
+    ) -> None:
         crl_der = issue_crl(issuer, state, now)
         state.save(self.crl_path(issuer.name).with_suffix(".json"))
         self.crl_path(issuer.name).write_bytes(crl_der)
@@ -294,7 +306,9 @@ def _ensure_root(pki: DevPki, now: datetime) -> None:
     certificate = profiles.build_root(ROOT_CN, key, now, ROOT_LIFETIME)
     _store(pki, ROOT_CA, key, certificate, ca=True)
     pki.trust_root_path.parent.mkdir(parents=True, exist_ok=True)
-    pki.trust_root_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    pki.trust_root_path.write_bytes(
+        certificate.public_bytes(serialization.Encoding.PEM)
+    )
     logger.info("created root CA in %s", pki.pki_dir)
 
 
@@ -317,7 +331,9 @@ def _ensure_leaf(pki: DevPki, name: str, now: datetime) -> None:
     key: PrivateKey
     if name == TSA:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        certificate = profiles.build_tsa(TSA_CN, key, issuer, pki.urls, now, TSA_LIFETIME)
+        certificate = profiles.build_tsa(
+            TSA_CN, key, issuer, pki.urls, now, TSA_LIFETIME
+        )
     else:
         key = ec.generate_private_key(ec.SECP256R1())
         subject = profiles.ca_name(TOKEN_SIGNER_CN)
@@ -343,7 +359,7 @@ def _ensure_seal(pki: DevPki, authority: Authority, now: datetime) -> None:
         LEAF_LIFETIME,
     )
     _record_issued(pki, ISSUING_CA, certificate)
-    write_private_key(directory / "seal.key.p8", key, pki._passphrase)
+    pki.write_key(directory / "seal.key.p8", key)
     (directory / "seal.pem").write_bytes(
         certificate.public_bytes(serialization.Encoding.PEM)
     )
@@ -360,7 +376,7 @@ def _store(
     *,
     ca: bool = False,
 ) -> None:
-    write_private_key(pki.key_path(name), key, pki._passphrase)
+    pki.write_key(pki.key_path(name), key)
     pki.certificate_path(name).write_bytes(
         certificate.public_bytes(serialization.Encoding.PEM)
     )
@@ -385,14 +401,12 @@ def _read_certificate(path: Path) -> x509.Certificate:
         ) from None
 
 
-def _subject_public_key_bits(public_key: object) -> bytes:
-    # OCSP hashes the BIT STRING content of subjectPublicKey, not the whole SPKI.
-    der = public_key.public_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+def _subject_public_key_bits(public_key: ec.EllipticCurvePublicKey) -> bytes:
+    # OCSP hashes the subjectPublicKey BIT STRING content, not the whole SPKI.
+    # For EC keys that content is the uncompressed point.
+    return public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
-    from asn1crypto import keys
-
-    return keys.PublicKeyInfo.load(der)["public_key"].contents[1:]
 
 
 def _authority_from_certificate(certificate: x509.Certificate, code: str) -> Authority:

@@ -126,7 +126,9 @@ def read_token(token: str) -> UnverifiedToken:
     outer = _decode_cbor(_decode_base32(token))
     format_version, kid, payload, signature = _check_outer(outer, token)
     claims = _claims_from_list(_decode_cbor(payload), token)
-    return UnverifiedToken(format_version, kid, claims, DOMAIN + kid + payload, signature)
+    return UnverifiedToken(
+        format_version, kid, claims, DOMAIN + kid + payload, signature
+    )
 
 
 def verify_token(
@@ -164,8 +166,7 @@ def verify_token(
 
 def _claims_to_list(claims: TokenClaims) -> list[object]:
     identifier = claims.elicense_id
-    if identifier.startswith(_ID_PREFIX):
-        identifier = identifier[len(_ID_PREFIX):]
+    identifier = identifier.removeprefix(_ID_PREFIX)
     valid_to = None if claims.valid_to is None else _days(claims.valid_to)
     return [
         identifier,
@@ -225,7 +226,7 @@ def _decode_cbor(data: bytes) -> object:
     try:
         value = cbor2.loads(data, max_depth=4, allow_indefinite=False)
         canonical = cbor2.dumps(value) == data
-    except Exception as error:  # cbor2's tag decoders raise assorted errors
+    except Exception as error:  # noqa: BLE001 - cbor2's tag decoders raise many types
         reason = f"CBOR 解码失败（{type(error).__name__}）"
         raise _malformed(data.hex()[:40], reason) from None
     if not canonical:

@@ -37,9 +37,7 @@ class RevocationState:
 
     crl_number: int = 0
     issued: set[int] = field(default_factory=set)
-    revoked: dict[int, tuple[datetime, x509.ReasonFlags]] = field(
-        default_factory=dict
-    )
+    revoked: dict[int, tuple[datetime, x509.ReasonFlags]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> RevocationState:
@@ -80,9 +78,7 @@ def issue_crl(issuer: Issuer, state: RevocationState, now: datetime) -> bytes:
         .next_update(now + CRL_VALIDITY)
         .add_extension(x509.CRLNumber(state.crl_number), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                issuer.key.public_key()
-            ),
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
             critical=False,
         )
     )
@@ -140,7 +136,9 @@ def revoke_certificate(
     )
 
 
-def answer_ocsp_request(pki: DevPki, body: bytes, *, now: datetime | None = None) -> bytes:
+def answer_ocsp_request(
+    pki: DevPki, body: bytes, *, now: datetime | None = None
+) -> bytes:
     """Build the DER OCSP response to a DER OCSP request body.
 
     A malformed or oversized request gets a MALFORMED_REQUEST response and a
@@ -176,7 +174,7 @@ def _parse_ocsp_request(body: bytes) -> ocsp.OCSPRequest:
     try:
         request = ocsp.load_der_ocsp_request(body)
         # Touch the lazily parsed fields so that a damaged request fails here.
-        request.serial_number, request.issuer_key_hash, request.hash_algorithm
+        _ = (request.serial_number, request.issuer_key_hash, request.hash_algorithm)
     except (ValueError, x509.UnsupportedGeneralNameType) as error:
         raise InputError(f"OCSP 请求无法解析：{error}", field="body") from error
     return request

@@ -32,8 +32,8 @@ from pyhanko.sign.signers.pdf_signer import (
     TimestampDSSContentSettings,
 )
 from pyhanko.sign.timestamps import TimeStamper
-from pyhanko.stamp import TextStampStyle
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 
@@ -126,7 +126,9 @@ class LicenseSigner:
         self._bytes_reserved = self._estimate_contents_size()
 
     def __repr__(self) -> str:
-        return f"LicenseSigner(authority={self.seal.authority.code}, level={self.level})"
+        return (
+            f"LicenseSigner(authority={self.seal.authority.code}, level={self.level})"
+        )
 
     def sign(self, pdf: bytes, *, seal_box: SealBox | None = None) -> bytes:
         """Sign ``pdf`` and return the signed document.
@@ -243,6 +245,7 @@ class _FetchingDisabledWarningFilter(logging.Filter):
 logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(
     _FetchingDisabledWarningFilter()
 )
+
 
 class _ClockedPdfSigner(signers.PdfSigner):
     """PdfSigner whose signing time (the /M entry) comes from ``clock``."""

@@ -8,9 +8,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from asn1crypto import cms, core, tsp, x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pyhanko.sign import general
 from pyhanko.sign.timestamps import DummyTimeStamper, TimeStamper
@@ -118,13 +119,25 @@ class HttpTimeStamper(TimeStamper):
     ) -> tsp.TimeStampResp:
         body = await asyncio.to_thread(self._post, req.dump())
         try:
-            response = tsp.TimeStampResp.load(body)
-            response.native  # parse fully so that garbage fails here
+            status = _StatusOnlyResponse.load(body)["status"]
+            granted = status["status"].native in ("granted", "granted_with_mods")
+            if granted:
+                response = tsp.TimeStampResp.load(body)
+                _ = response.native  # parse fully so that garbage fails here
         except ValueError as error:
             raise TimestampUnavailableError(
                 f"时间戳服务 {self.url} 返回的不是有效的 RFC 3161 响应：{error}",
                 fix="请检查时间戳服务地址是否正确",
             ) from error
+        if not granted:
+            logger.warning(
+                "timestamp request to %s rejected: %s", self.url, status.native
+            )
+            raise TimestampUnavailableError(
+                f"时间戳服务 {self.url} 拒绝了请求：{status['status'].native}"
+                f" {status['fail_info'].native or ''}",
+                fix="请查看时间戳服务的日志，确认其支持 SHA-256 请求",
+            )
         return response
 
     def _post(self, body: bytes) -> bytes:
@@ -184,7 +197,7 @@ def _check_request(body: bytes) -> str | None:
         imprint = request["message_imprint"]
         algorithm = imprint["hash_algorithm"]["algorithm"].native
         digest = imprint["hashed_message"].native
-        request.native  # parse every field so that garbage fails here
+        _ = request.native  # parse every field so that garbage fails here
     except (ValueError, TypeError, KeyError):
         return "bad_data_format"
     if algorithm not in DIGEST_SIZES:
@@ -194,14 +207,18 @@ def _check_request(body: bytes) -> str | None:
     return None
 
 
-class _RejectionResponse(core.Sequence):
-    """TimeStampResp without a token; asn1crypto marks the token mandatory."""
+class _StatusOnlyResponse(core.Sequence):
+    """TimeStampResp without its token, which RFC 3161 makes optional.
 
-    _fields = [("status", tsp.PKIStatusInfo)]
+    asn1crypto's TimeStampResp requires the token, so rejections are built
+    and read with this class.
+    """
+
+    _fields: ClassVar = [("status", tsp.PKIStatusInfo)]
 
 
-def _rejection(fail_info: str) -> _RejectionResponse:
+def _rejection(fail_info: str) -> _StatusOnlyResponse:
     status = tsp.PKIStatusInfo(
         {"status": "rejection", "fail_info": tsp.PKIFailureInfo({fail_info})}
     )
-    return _RejectionResponse({"status": status})
+    return _StatusOnlyResponse({"status": status})

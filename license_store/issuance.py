@@ -54,6 +54,7 @@ class FaceInfo:
     version: int
     qr_text: str
     authority: Authority
+    issued_on: dt.date
 
 
 class RenderedPdf(Protocol):
@@ -129,19 +130,45 @@ class _Prepared:
     valid_to: dt.date | None
 
 
-def render_with_templates(
-    template: Any, record: Mapping[str, object], face: FaceInfo
-) -> RenderedPdf:
-    """Render through ``templates.render_license``."""
-    # Imported here so that the register works without the renderer's fonts.
-    import templates
+@dataclass(frozen=True)
+class _Rendered:
+    pdf: bytes
+    seal_box: Any
 
-    context = templates.FaceContext(  # type: ignore[attr-defined]
-        elicense_id=face.elicense_id,
-        qr_text=face.qr_text,
-        authority=face.authority,
-    )
-    return templates.render_license(template, record, context)  # type: ignore[attr-defined]
+
+class TemplateRenderer:
+    """Renderer backed by ``templates.render_license``.
+
+    ``seal_artwork_for(authority_code)`` returns the seal drawn on the face,
+    or None for a face without a printed seal. The seal box of the rendered
+    page is handed to the signer as an ``esign.signing.SealBox``.
+    """
+
+    def __init__(
+        self, seal_artwork_for: Callable[[str], Any | None] | None = None
+    ) -> None:
+        self.seal_artwork_for = seal_artwork_for or (lambda authority_code: None)
+
+    def __call__(
+        self, template: Any, record: Mapping[str, object], face: FaceInfo
+    ) -> RenderedPdf:
+        # Imported here so that importing the register loads neither fonts nor pyHanko.
+        import templates
+        from esign.signing import SealBox
+
+        context = templates.FaceContext(
+            elicense_id=face.elicense_id,
+            version=face.version,
+            qr_text=face.qr_text,
+            authority_name=face.authority.name,
+            authority_code=face.authority.code,
+            authority_region=face.authority.region_code,
+            issued_on=face.issued_on,
+            seal=self.seal_artwork_for(face.authority.code),
+        )
+        rendered = templates.render_license(template, record, context)
+        page_index, *rect = rendered.seal_box
+        return _Rendered(rendered.pdf, SealBox(page_index, tuple(rect)))
 
 
 class IssuanceService:
@@ -161,7 +188,7 @@ class IssuanceService:
         authorities: AuthorityRegistry,
         signer_for: Callable[[str], PdfSigner],
         make_qr_text: Callable[[TokenClaims], str],
-        render: Renderer = render_with_templates,
+        render: Renderer | None = None,
         today: Callable[[], dt.date] = dt.date.today,
     ) -> None:
         self.repository = repository
@@ -170,7 +197,7 @@ class IssuanceService:
         self.authorities = authorities
         self.signer_for = signer_for
         self.make_qr_text = make_qr_text
-        self.render = render
+        self.render = render or TemplateRenderer()
         self.today = today
 
     # --- one record -----------------------------------------------------
@@ -417,6 +444,7 @@ class IssuanceService:
             version=identifier.version,
             qr_text=self.make_qr_text(claims),
             authority=prepared.authority,
+            issued_on=prepared.issued_on,
         )
         rendered = self.render(prepared.template, prepared.record, face)
         signer = self.signer_for(prepared.authority.code)

@@ -510,7 +510,7 @@ class Repository:
         """Return the enabled client with this key hash, or None."""
         statement = select(ApiClient).where(
             ApiClient.api_key_hash == api_key_hash,
-            ApiClient.disabled == False,
+            sa.not_(ApiClient.disabled),
         )
         with self._reading() as session:
             return session.exec(statement).one_or_none()

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from esign_tools import need_tool
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
@@ -27,7 +28,6 @@ from esign.pki import DevPki, ValidationData, ensure_dev_pki
 from esign.revocation import answer_ocsp_request
 from esign.signing import LicenseSigner, SignatureLevel
 from esign.timestamps import BuiltinTimeStamper, answer_timestamp_request
-from esign_tools import need_tool
 
 PKI_CREATED_AT = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SIGNED_AT = PKI_CREATED_AT + timedelta(hours=2)
@@ -189,8 +189,18 @@ def nss_db(dev_pki: DevPki, tmp_path_factory: pytest.TempPathFactory) -> str:
         capture_output=True,
     )
     subprocess.run(
-        ["certutil", "-A", "-d", database, "-n", "root", "-t", ",C,", "-i",
-         str(dev_pki.trust_root_path)],
+        [
+            "certutil",
+            "-A",
+            "-d",
+            database,
+            "-n",
+            "root",
+            "-t",
+            ",C,",
+            "-i",
+            str(dev_pki.trust_root_path),
+        ],
         check=True,
         capture_output=True,
     )

@@ -147,17 +147,34 @@ def softhsm_token(tmp_path, monkeypatch) -> Pkcs11Config:
         f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
     )
     monkeypatch.setenv("SOFTHSM2_CONF", str(config))
-    _softhsm("--init-token", "--free", "--label", "elicense-test", "--pin", "1234",
-             "--so-pin", "5678")
+    _softhsm(
+        "--init-token",
+        "--free",
+        "--label",
+        "elicense-test",
+        "--pin",
+        "1234",
+        "--so-pin",
+        "5678",
+    )
     pin_file = tmp_path / "pin"
     pin_file.write_text("1234\n")
-    return Pkcs11Config(SOFTHSM_MODULE, "elicense-test", pin_file=pin_file,
-                        pin_env="ELICENSE_TEST_UNSET_PIN")
+    return Pkcs11Config(
+        SOFTHSM_MODULE,
+        "elicense-test",
+        pin_file=pin_file,
+        pin_env="ELICENSE_TEST_UNSET_PIN",
+    )
 
 
 def _softhsm(*arguments: str) -> None:
-    subprocess.run(["softhsm2-util", *arguments], check=True, capture_output=True,
-                   env=os.environ.copy(), timeout=60)
+    subprocess.run(
+        ["softhsm2-util", *arguments],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+        timeout=60,
+    )
 
 
 def _import_seal_key(pki, authority, config: Pkcs11Config, tmp_path: Path) -> None:
@@ -165,18 +182,37 @@ def _import_seal_key(pki, authority, config: Pkcs11Config, tmp_path: Path) -> No
     plain = tmp_path / "import.pem"
     descriptor = os.open(plain, os.O_WRONLY | os.O_CREAT, 0o600)
     with os.fdopen(descriptor, "wb") as file:
-        file.write(key.private_bytes(serialization.Encoding.PEM,
-                                     serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption()))
+        file.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
     try:
-        _softhsm("--import", str(plain), "--token", config.token_label, "--label",
-                 "seal", "--id", "01", "--pin", "1234")
+        _softhsm(
+            "--import",
+            str(plain),
+            "--token",
+            config.token_label,
+            "--label",
+            "seal",
+            "--id",
+            "01",
+            "--pin",
+            "1234",
+        )
     finally:
         plain.unlink()
 
 
 def test_softhsm_token_signs_pdf(
-    softhsm_token, dev_pki, authorities, timestamper, validation_data, sample_pdf,
+    softhsm_token,
+    dev_pki,
+    authorities,
+    timestamper,
+    validation_data,
+    sample_pdf,
     tmp_path,
 ):
     authority = authorities[0]
@@ -185,7 +221,9 @@ def test_softhsm_token_signs_pdf(
 
     with Pkcs11KeyStore(softhsm_token, environ={}) as store:
         signer = store.signer("seal", file_seal.certificate, file_seal.chain)
-        seal = SealCredentials(authority, file_seal.certificate, file_seal.chain, signer)
+        seal = SealCredentials(
+            authority, file_seal.certificate, file_seal.chain, signer
+        )
         pdf = LicenseSigner(
             seal,
             level=SignatureLevel.B_LT,
@@ -209,9 +247,11 @@ def test_softhsm_token_signs_pdf(
 def test_softhsm_missing_key_raises(softhsm_token, dev_pki, authorities):
     seal = dev_pki.load_seal(authorities[0].code)
 
-    with Pkcs11KeyStore(softhsm_token, environ={}) as store:
-        with pytest.raises(KeyStoreError) as caught:
-            store.signer("absent", seal.certificate, seal.chain)
+    with (
+        Pkcs11KeyStore(softhsm_token, environ={}) as store,
+        pytest.raises(KeyStoreError) as caught,
+    ):
+        store.signer("absent", seal.certificate, seal.chain)
 
     assert "absent" in caught.value.message
 
@@ -225,7 +265,9 @@ def test_softhsm_wrong_pin_raises(softhsm_token):
 
 
 def test_softhsm_unknown_token_raises(softhsm_token):
-    config = Pkcs11Config(SOFTHSM_MODULE, "no-such-token", pin_file=softhsm_token.pin_file)
+    config = Pkcs11Config(
+        SOFTHSM_MODULE, "no-such-token", pin_file=softhsm_token.pin_file
+    )
 
     with pytest.raises(KeyStoreError):
         Pkcs11KeyStore(config, environ={})

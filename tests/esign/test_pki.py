@@ -24,9 +24,18 @@ def _extension(certificate: x509.Certificate, kind: type) -> x509.Extension:
 def test_layout(dev_pki, authorities):
     pki_dir = dev_pki.pki_dir
     expected = [
-        "root-ca.key.p8", "root-ca.pem", "issuing-ca.key.p8", "issuing-ca.pem",
-        "tsa.key.p8", "tsa.pem", "token-signer.key.p8", "token-signer.pem",
-        "crl/root-ca.crl", "crl/issuing-ca.crl", "ca/root-ca.cer", "ca/issuing-ca.cer",
+        "root-ca.key.p8",
+        "root-ca.pem",
+        "issuing-ca.key.p8",
+        "issuing-ca.pem",
+        "tsa.key.p8",
+        "tsa.pem",
+        "token-signer.key.p8",
+        "token-signer.pem",
+        "crl/root-ca.crl",
+        "crl/issuing-ca.crl",
+        "ca/root-ca.cer",
+        "ca/issuing-ca.cer",
     ]
     for name in expected:
         assert (pki_dir / name).is_file(), name
@@ -63,13 +72,16 @@ def test_seal_subject_carries_name_and_uscc(dev_pki, authorities):
         seal = dev_pki.load_seal(authority.code)
         subject = x509.load_der_x509_certificate(seal.certificate.dump()).subject
 
-        assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == authority.name
+        assert (
+            subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+            == authority.name
+        )
         assert subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == (
             authority.name
         )
-        assert subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)[0].value == (
-            f"NTRCN-{authority.code}"
-        )
+        assert subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)[
+            0
+        ].value == (f"NTRCN-{authority.code}")
         assert uscc_from_subject(seal.certificate) == authority.code
 
 
@@ -83,9 +95,10 @@ def test_seal_key_usage_and_chain(dev_pki, authorities):
     assert usage.value.content_commitment
     assert not usage.value.key_cert_sign
     assert not _extension(certificate, x509.BasicConstraints).value.ca
-    assert ExtendedKeyUsageOID.EMAIL_PROTECTION in _extension(
-        certificate, x509.ExtendedKeyUsage
-    ).value
+    assert (
+        ExtendedKeyUsageOID.EMAIL_PROTECTION
+        in _extension(certificate, x509.ExtendedKeyUsage).value
+    )
     assert certificate.issuer == dev_pki.certificate("issuing-ca").subject
     assert [c.subject for c in seal.chain] == [
         c.subject for c in dev_pki.ca_certificates()

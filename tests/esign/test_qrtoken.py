@@ -57,7 +57,9 @@ def test_round_trip(token, token_signer):
 
 
 def test_round_trip_without_end_date(token_signer):
-    claims = TokenClaims(CLAIMS.elicense_id, CLAIMS.holder_code, CLAIMS.issued_on, None, 3)
+    claims = TokenClaims(
+        CLAIMS.elicense_id, CLAIMS.holder_code, CLAIMS.issued_on, None, 3
+    )
 
     token = sign_token(claims, token_signer)
 
@@ -133,7 +135,9 @@ def test_unknown_kid_rejected(token, dev_pki):
 
 
 def test_other_key_with_swapped_kid_rejected(token_signer, dev_pki):
-    impostor = TokenSigner(token_signer.certificate, ec.generate_private_key(ec.SECP256R1()))
+    impostor = TokenSigner(
+        token_signer.certificate, ec.generate_private_key(ec.SECP256R1())
+    )
 
     forged = sign_token(CLAIMS, impostor)
 
@@ -142,7 +146,9 @@ def test_other_key_with_swapped_kid_rejected(token_signer, dev_pki):
 
 
 def test_non_p256_signer_rejected(token_signer):
-    signer = TokenSigner(token_signer.certificate, ec.generate_private_key(ec.SECP384R1()))
+    signer = TokenSigner(
+        token_signer.certificate, ec.generate_private_key(ec.SECP384R1())
+    )
 
     with pytest.raises(InputError):
         sign_token(CLAIMS, signer)
@@ -204,8 +210,16 @@ def test_malformed_structure_raises_input_error(outer):
         bytes.fromhex("84" + "1800" + "01" * 3),  # non-canonical integer 0
         cbor2.dumps([1, b"12345678", b"", b"x" * 64]) + b"\x00",  # trailing byte
     ],
-    ids=["tag-datetime", "tag-regex", "bigfloat", "indefinite", "huge-bstr",
-         "deep", "non-canonical", "trailing"],
+    ids=[
+        "tag-datetime",
+        "tag-regex",
+        "bigfloat",
+        "indefinite",
+        "huge-bstr",
+        "deep",
+        "non-canonical",
+        "trailing",
+    ],
 )
 def test_hostile_cbor_raises_input_error(raw):
     token = base64.b32encode(raw).decode("ascii").rstrip("=")

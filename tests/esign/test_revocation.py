@@ -25,8 +25,12 @@ def _seal(pki, authority) -> x509.Certificate:
     )
 
 
-def _request(certificate: x509.Certificate, issuer: x509.Certificate, nonce=None) -> bytes:
-    builder = ocsp.OCSPRequestBuilder().add_certificate(certificate, issuer, hashes.SHA256())
+def _request(
+    certificate: x509.Certificate, issuer: x509.Certificate, nonce=None
+) -> bytes:
+    builder = ocsp.OCSPRequestBuilder().add_certificate(
+        certificate, issuer, hashes.SHA256()
+    )
     if nonce is not None:
         builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
     return builder.build().public_bytes(serialization.Encoding.DER)
@@ -40,8 +44,11 @@ def test_revoked_seal_listed_in_crl(pki_copy, authorities):
     seal = _seal(pki_copy, authorities[0])
 
     revoke_certificate(
-        pki_copy, seal, revoked_at=REVOKED_AT,
-        reason=x509.ReasonFlags.key_compromise, now=LATER,
+        pki_copy,
+        seal,
+        revoked_at=REVOKED_AT,
+        reason=x509.ReasonFlags.key_compromise,
+        now=LATER,
     )
 
     crl = x509.load_der_x509_crl(pki_copy.crl_path("issuing-ca").read_bytes())
@@ -69,9 +76,13 @@ def test_revoking_foreign_certificate_raises(pki_copy):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "外部证书")])
     foreign = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(7)
-        .not_valid_before(PKI_CREATED_AT).not_valid_after(LATER)
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(PKI_CREATED_AT)
+        .not_valid_after(LATER)
         .sign(key, hashes.SHA256())
     )
 
@@ -141,9 +152,13 @@ def test_ocsp_foreign_issuer_unauthorized(dev_pki):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "外部 CA")])
     foreign = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(9)
-        .not_valid_before(PKI_CREATED_AT).not_valid_after(LATER)
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(9)
+        .not_valid_before(PKI_CREATED_AT)
+        .not_valid_after(LATER)
         .sign(key, hashes.SHA256())
     )
 
@@ -153,7 +168,9 @@ def test_ocsp_foreign_issuer_unauthorized(dev_pki):
 
 
 @pytest.mark.parametrize(
-    "body", [b"", b"\x30\x00", b"garbage", b"\x30" * 70000], ids=["empty", "empty-seq", "text", "huge"]
+    "body",
+    [b"", b"\x30\x00", b"garbage", b"\x30" * 70000],
+    ids=["empty", "empty-seq", "text", "huge"],
 )
 def test_ocsp_malformed_request(dev_pki, body):
     response = _answer(dev_pki, body)
@@ -164,7 +181,8 @@ def test_ocsp_malformed_request(dev_pki, body):
 def test_ocsp_over_http(dev_pki, authorities, pki_server):
     body = _request(_seal(dev_pki, authorities[0]), dev_pki.certificate("issuing-ca"))
     request = urllib.request.Request(
-        f"{pki_server.base_url}/pki/ocsp", data=body,
+        f"{pki_server.base_url}/pki/ocsp",
+        data=body,
         headers={"Content-Type": "application/ocsp-request"},
     )
 

@@ -195,7 +195,9 @@ def test_async_sign_inside_event_loop(license_signers, sample_pdf, dev_pki):
 
     async def sign_two() -> list[bytes]:
         return list(
-            await asyncio.gather(signer.async_sign(sample_pdf), signer.async_sign(sample_pdf))
+            await asyncio.gather(
+                signer.async_sign(sample_pdf), signer.async_sign(sample_pdf)
+            )
         )
 
     for pdf in asyncio.run(sign_two()):
@@ -208,8 +210,10 @@ def test_visible_field_on_seal_box(license_signers, sample_pdf, dev_pki):
     pdf = license_signers[SignatureLevel.B_T].sign(sample_pdf, seal_box=box)
 
     signature = _signature(pdf)
-    widget = signature.sig_field["/Kids"][0] if "/Kids" in signature.sig_field else (
-        signature.sig_field
+    widget = (
+        signature.sig_field["/Kids"][0]
+        if "/Kids" in signature.sig_field
+        else (signature.sig_field)
     )
     assert [float(value) for value in widget["/Rect"]] == list(box.rect)
     assert validate_pdf_signature(signature, _strict_context(dev_pki)).trusted
@@ -241,7 +245,9 @@ def test_signing_time_from_clock(signed):
     assert signature.self_reported_timestamp == SIGNED_AT
 
 
-def test_timestamp_authority_down_raises(dev_pki, authorities, validation_data, sample_pdf):
+def test_timestamp_authority_down_raises(
+    dev_pki, authorities, validation_data, sample_pdf
+):
     # Port 9 (discard) on loopback has no listener in the test environment.
     timestamper = HttpTimeStamper("http://127.0.0.1:9/pki/tsa", timeout_seconds=2)
     signer = LicenseSigner(

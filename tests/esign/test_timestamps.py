@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
+from typing import ClassVar
 
 import pytest
 from asn1crypto import algos, core, tsp
@@ -21,7 +22,7 @@ from esign.timestamps import (
 class _StatusOnly(core.Sequence):
     """A TimeStampResp read without its optional token (RFC 3161 2.4.2)."""
 
-    _fields = [("status", tsp.PKIStatusInfo)]
+    _fields: ClassVar = [("status", tsp.PKIStatusInfo)]
 
 
 def _request(algorithm: str = "sha256", digest: bytes | None = None) -> bytes:
@@ -124,3 +125,13 @@ def test_http_client_wrong_content_type_raises(pki_server):
 
 def test_builtin_timestamper_repr_hides_key(timestamper):
     assert "PrivateKey" not in repr(timestamper)
+
+
+def test_http_client_rejection_raises(pki_server):
+    timestamper = HttpTimeStamper(f"{pki_server.base_url}/pki/tsa", timeout_seconds=5)
+
+    with pytest.raises(TimestampUnavailableError) as caught:
+        asyncio.run(timestamper.async_timestamp(b"\x00" * 16, "md5"))
+
+    assert "rejection" in caught.value.message
+    assert "bad_alg" in caught.value.message
