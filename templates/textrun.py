@@ -1,0 +1,175 @@
+"""Lay out and draw lines of text with font fallback, shaping and ActualText.
+
+A line is split into runs of one font each. Mongolian runs are shaped with
+HarfBuzz and drawn glyph by glyph at the shaped positions; other runs are
+drawn as plain strings. Every drawn line or paragraph sits inside a
+``/Span`` marked-content sequence whose ``/ActualText`` is the input string,
+so text extraction returns the input and not private-use code points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfgen.canvas import Canvas
+
+from templates import fontset, mongolian
+from templates.fontset import Face, FontFile
+
+# Characters that must not start a line (GB/T 15834 punctuation rules).
+NO_LINE_START = set("，。；：、？！）》」』】〕〉”’%,.;:!?)")
+# Characters that must not end a line.
+NO_LINE_END = set("（《「『【〔〈“‘(")
+
+
+@dataclass(frozen=True)
+class Glyph:
+    """A glyph placed on a line, ``x``/``y`` in points from the line origin."""
+
+    font: FontFile
+    code: int
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class Line:
+    """A laid-out line of text in one size."""
+
+    text: str
+    size: float
+    glyphs: tuple[Glyph, ...]
+    width: float
+    char_space: float = 0.0
+
+
+def layout_line(
+    text: str, face: Face, size: float, field: str, char_space: float = 0.0
+) -> Line:
+    """Place every glyph of ``text``; raise if a character has no glyph."""
+    glyphs: list[Glyph] = []
+    pen = 0.0
+    for font, run in fontset.split_runs(text, face, field):
+        if font is fontset.MONGOLIAN:
+            pen = _place_shaped(run, font, size, pen, char_space, glyphs)
+        else:
+            pen = _place_plain(run, font, size, pen, char_space, glyphs)
+    width = pen - char_space if glyphs else 0.0
+    return Line(text, size, tuple(glyphs), width, char_space)
+
+
+def _place_plain(
+    run: str, font: FontFile, size: float, pen: float, space: float, out: list[Glyph]
+) -> float:
+    for char in run:
+        out.append(Glyph(font, ord(char), pen, 0.0))
+        pen += pdfmetrics.stringWidth(char, font.name, size) + space
+    return pen
+
+
+def _place_shaped(
+    run: str, font: FontFile, size: float, pen: float, space: float, out: list[Glyph]
+) -> float:
+    tt_font = fontset.load_font(font)
+    scale = size / mongolian.units_per_em(font)
+    for glyph in mongolian.shape(run, font):
+        code = fontset.glyph_code(tt_font, glyph.glyph_id)
+        out.append(
+            Glyph(font, code, pen + glyph.x_offset * scale, glyph.y_offset * scale)
+        )
+        pen += glyph.x_advance * scale + space
+    return pen
+
+
+def line_width(text: str, face: Face, size: float, field: str) -> float:
+    return layout_line(text, face, size, field).width
+
+
+def wrap(text: str, face: Face, size: float, width: float, field: str) -> list[str]:
+    """Break CJK text into lines no wider than ``width`` points.
+
+    Breaks fall between any two characters, except that closing punctuation
+    never starts a line: the character before it moves down with it.
+    """
+    fontset.check_coverage(text, face, field)
+    lines: list[str] = []
+    current = ""
+    current_width = 0.0
+    for char in text:
+        font = fontset.font_for_char(char, face)
+        advance = pdfmetrics.stringWidth(char, font.name, size)
+        if current and current_width + advance > width:
+            current, carried = _split_before_punctuation(current, char)
+            lines.append(current)
+            current = carried
+            current_width = line_width(current, face, size, field) if current else 0.0
+        current += char
+        current_width += advance
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _split_before_punctuation(line: str, next_char: str) -> tuple[str, str]:
+    moves_down = next_char in NO_LINE_START or line[-1] in NO_LINE_END
+    if moves_down and len(line) > 1:
+        return line[:-1], line[-1]
+    return line, ""
+
+
+def begin_actual_text(canvas: Canvas, text: str) -> None:
+    """Open a marked-content span whose extracted text is ``text``."""
+    encoded = ("\ufeff" + text).encode("utf-16-be").hex().upper()
+    canvas.addLiteral(f"/Span <</ActualText <{encoded}>>> BDC")
+
+
+def end_actual_text(canvas: Canvas) -> None:
+    canvas.addLiteral("EMC")
+
+
+def draw_line(
+    canvas: Canvas, line: Line, x: float, y: float, *, vertical: bool = False
+) -> None:
+    """Draw a line with its baseline origin at (x, y), inside its own span.
+
+    A vertical line is the horizontal line turned 90° clockwise, so it runs
+    from top to bottom with the tops of the glyphs facing right.
+    """
+    begin_actual_text(canvas, line.text)
+    draw_glyphs(canvas, line, x, y, vertical=vertical)
+    end_actual_text(canvas)
+
+
+def draw_glyphs(
+    canvas: Canvas, line: Line, x: float, y: float, *, vertical: bool = False
+) -> None:
+    """Draw the glyphs of a line without a span of its own."""
+    operators = ["BT"]
+    current_font = None
+    for glyph in line.glyphs:
+        operators.append(_matrix(x, y, glyph.x, glyph.y, vertical))
+        name, data = _encode(canvas, glyph)
+        if name != current_font:
+            operators.append(f"{name} {line.size:.2f} Tf")
+            current_font = name
+        operators.append(f"<{data.hex()}> Tj")
+    operators.append("ET")
+    canvas.addLiteral("\n".join(operators))
+
+
+def _matrix(x: float, y: float, dx: float, dy: float, vertical: bool) -> str:
+    if vertical:
+        return f"0 -1 1 0 {x + dy:.3f} {y - dx:.3f} Tm"
+    return f"1 0 0 1 {x + dx:.3f} {y + dy:.3f} Tm"
+
+
+def _encode(canvas: Canvas, glyph: Glyph) -> tuple[str, bytes]:
+    tt_font = fontset.load_font(glyph.font)
+    code = glyph.code
+    if not tt_font.face.charToGlyph.get(code):
+        # Never let reportlab fall back to glyph 0 without a trace.
+        raise fontset.missing_glyph_error(chr(code), "text", chr(code))
+    document = canvas._doc
+    ((subset, data),) = tt_font.splitString(chr(code), document)
+    return tt_font.getSubsetInternalName(subset, document), data
