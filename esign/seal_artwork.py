@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import math
 import shutil
 import subprocess
@@ -76,7 +77,9 @@ class VectorSeal:
         fontset.check_coverage(self.purpose, Face.SERIF, "purpose")
         fontset.check_coverage(self.seal_code, Face.SANS, "seal_code")
         if self.authority_name_mn:
-            fontset.check_coverage(self.authority_name_mn, Face.MONGOLIAN, "authority_name_mn")
+            fontset.check_coverage(
+                self.authority_name_mn, Face.MONGOLIAN, "authority_name_mn"
+            )
 
     @property
     def bilingual(self) -> bool:
@@ -125,13 +128,20 @@ class VectorSeal:
 
     def to_svg(self) -> str:
         """Return the seal as a standalone SVG, text converted to outlines."""
-        size = 200.0
+        color = _svg_color()
+        ring = 0.5 - RING_WIDTH / 2
+        header = (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="200" '
+            'viewBox="-0.5 -0.5 1 1">'
+        )
+        circle = (
+            f'<circle cx="0" cy="0" r="{ring:.4f}" fill="none" stroke="{color}" '
+            f'stroke-width="{RING_WIDTH:.4f}"/>'
+        )
         parts = [
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{size:g}" '
-            f'height="{size:g}" viewBox="-0.5 -0.5 1 1">',
-            f'<g fill="{_svg_color()}" stroke="none">',
-            f'<circle cx="0" cy="0" r="{0.5 - RING_WIDTH / 2:.4f}" fill="none" '
-            f'stroke="{_svg_color()}" stroke-width="{RING_WIDTH:.4f}"/>',
+            header,
+            f'<g fill="{color}" stroke="none">',
+            circle,
             _svg_star(self._star_radius()),
         ]
         parts.extend(_svg_glyph(glyph) for glyph in self.glyphs())
@@ -154,7 +164,12 @@ class VectorSeal:
     def _single_page_pdf(self) -> bytes:
         buffer = io.BytesIO()
         side = 200.0
-        canvas = Canvas(buffer, pagesize=(side, side), invariant=1)
+        canvas = Canvas(
+            buffer,
+            pagesize=(side, side),
+            invariant=1,
+            initialFontName=fontset.initial_font_name(),
+        )
         with fontset.RENDER_LOCK:
             self.draw(canvas, side / 2, side / 2, side)
             canvas.showPage()
@@ -185,7 +200,9 @@ def _layout(seal: VectorSeal) -> list[PlacedGlyph]:
     chinese = textrun.layout_line(seal.authority_name, Face.SERIF, 1.0, "seal")
     mongolian = None
     if seal.bilingual:
-        mongolian = textrun.layout_line(seal.authority_name_mn, Face.MONGOLIAN, 1.0, "seal")
+        mongolian = textrun.layout_line(
+            seal.authority_name_mn, Face.MONGOLIAN, 1.0, "seal"
+        )
     size = _name_size(chinese, mongolian)
     glyphs: list[PlacedGlyph] = []
     baseline = ring_inner - 0.9 * size
@@ -229,7 +246,7 @@ def _name_size(chinese: textrun.Line, mongolian: textrun.Line | None) -> float:
 
 def _advances(line: textrun.Line) -> list[float]:
     positions = [glyph.x for glyph in line.glyphs] + [line.width]
-    return [b - a for a, b in zip(positions, positions[1:])]
+    return [b - a for a, b in itertools.pairwise(positions)]
 
 
 def _on_upper_arc(
@@ -245,7 +262,9 @@ def _on_upper_arc(
     limit = math.radians(max_degrees) * radius
     scale = min(1.0, limit / natural) if natural else 1.0
     total = natural * scale
-    spread = total if line.glyphs[0].font is fontset.MONGOLIAN else min(limit, total * 1.15)
+    spread = (
+        total if line.glyphs[0].font is fontset.MONGOLIAN else min(limit, total * 1.15)
+    )
     stretch = spread / total if total else 1.0
     start = math.pi / 2 + spread / radius / 2
     glyphs = []
@@ -254,7 +273,9 @@ def _on_upper_arc(
         width = advance * size * scale
         middle = (pen + width / 2) * stretch
         angle = start - middle / radius
-        glyphs.append(_at_angle(glyph, radius, angle, size * scale, width, glyph.y * size))
+        glyphs.append(
+            _at_angle(glyph, radius, angle, size * scale, width, glyph.y * size)
+        )
         pen += width
     return glyphs
 
@@ -277,13 +298,20 @@ def _on_lower_arc(
         turn = math.degrees(angle) + 90.0
         # Shift the baseline centre so the glyph is centred on the radius.
         dx, dy = _rotate(-width / 2, 0.0, turn)
-        glyphs.append(PlacedGlyph(glyph.font, glyph.code, x + dx, y + dy, turn, size * scale))
+        glyphs.append(
+            PlacedGlyph(glyph.font, glyph.code, x + dx, y + dy, turn, size * scale)
+        )
         pen += width
     return glyphs
 
 
 def _at_angle(
-    glyph: textrun.Glyph, radius: float, angle: float, size: float, width: float, rise: float
+    glyph: textrun.Glyph,
+    radius: float,
+    angle: float,
+    size: float,
+    width: float,
+    rise: float,
 ) -> PlacedGlyph:
     turn = math.degrees(angle) - 90.0
     x, y = radius * math.cos(angle), radius * math.sin(angle)
@@ -366,7 +394,15 @@ def _rasterize(pdf: bytes, size_px: int) -> bytes:
         source.write_bytes(pdf)
         target = Path(directory) / "seal"
         subprocess.run(
-            [command, "-png", "-singlefile", "-scale-to", str(size_px), str(source), str(target)],
+            [
+                command,
+                "-png",
+                "-singlefile",
+                "-scale-to",
+                str(size_px),
+                str(source),
+                str(target),
+            ],
             check=True,
             capture_output=True,
             timeout=PNG_TIMEOUT_SECONDS,
