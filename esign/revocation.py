@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
@@ -175,8 +176,12 @@ def _parse_ocsp_request(body: bytes) -> ocsp.OCSPRequest:
         request = ocsp.load_der_ocsp_request(body)
         # Touch the lazily parsed fields so that a damaged request fails here.
         _ = (request.serial_number, request.issuer_key_hash, request.hash_algorithm)
-    except (ValueError, x509.UnsupportedGeneralNameType) as error:
+    except (ValueError, UnsupportedAlgorithm, x509.UnsupportedGeneralNameType) as error:
         raise InputError(f"OCSP 请求无法解析：{error}", field="body") from error
+    if request.serial_number < 0:
+        raise InputError(
+            f"OCSP 请求中的证书序列号为负数：{request.serial_number}", field="body"
+        )
     return request
 
 

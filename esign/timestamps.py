@@ -198,7 +198,8 @@ def _check_request(body: bytes) -> str | None:
         algorithm = imprint["hash_algorithm"]["algorithm"].native
         digest = imprint["hashed_message"].native
         _ = request.native  # parse every field so that garbage fails here
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError):
+        # asn1crypto raises any of these on damaged DER, depending on the field.
         return "bad_data_format"
     if algorithm not in DIGEST_SIZES:
         return "bad_alg"

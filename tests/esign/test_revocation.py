@@ -206,3 +206,23 @@ def _key_hash(certificate: x509.Certificate) -> bytes:
     digest = hashes.Hash(hashes.SHA256())
     digest.update(public_key)
     return digest.finalize()
+
+
+# A request for serial 5 with zero hashes, as cryptography's builder writes it.
+_REQUEST_HEX = (
+    "30423040303e303c303a300906052b0e03021a0500041400000000000000000000000000"
+    "0000000000000004140000000000000000000000000000000000000000020105"
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("020105", "0201fb"), ("2b0e03021a", "2b0e030265")],
+    ids=["negative-serial", "unknown-hash-algorithm"],
+)
+def test_ocsp_damaged_request_malformed(dev_pki, old, new):
+    body = bytes.fromhex(_REQUEST_HEX.replace(old, new))
+
+    response = _answer(dev_pki, body)
+
+    assert response.response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST

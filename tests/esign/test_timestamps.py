@@ -35,7 +35,7 @@ def _request(algorithm: str = "sha256", digest: bytes | None = None) -> bytes:
                 "hash_algorithm": algos.DigestAlgorithm({"algorithm": algorithm}),
                 "hashed_message": digest,
             },
-            "nonce": 4242,
+            "nonce": 5,
             "cert_req": True,
         }
     )
@@ -49,7 +49,7 @@ def test_responder_grants_valid_request(timestamper, dev_pki):
     signed_data = response["time_stamp_token"]["content"]
     info = signed_data["encap_content_info"]["content"].parsed
     assert info["gen_time"].native == SIGNED_AT
-    assert info["nonce"].native == 4242
+    assert info["nonce"].native == 5
     assert info["message_imprint"]["hashed_message"].native == (
         hashlib.sha256(b"license").digest()
     )
@@ -72,8 +72,9 @@ def test_builtin_timestamps_verify_in_signed_pdf(license_signers, sample_pdf):
         (b"\x30" * (MAX_REQUEST_BYTES + 1), "bad_data_format"),
         (_request("md5"), "bad_alg"),
         (_request("sha256", digest=b"short"), "bad_data_format"),
+        (_request().replace(b"\x02\x01\x05", b"\x09\x01\x05"), "bad_data_format"),
     ],
-    ids=["empty", "garbage", "oversized", "md5", "short-digest"],
+    ids=["empty", "garbage", "oversized", "md5", "short-digest", "nonce-as-real"],
 )
 def test_responder_rejects_bad_request(timestamper, body, fail_info):
     response = _StatusOnly.load(answer_timestamp_request(timestamper, body))
