@@ -1,8 +1,7 @@
 """Fixtures: a migrated register on SQLite and on PostgreSQL.
 
 PostgreSQL runs at 127.0.0.1:5432 (user postgres, trust authentication).
-Each test gets its own database, created from the ``test`` database and
-dropped afterwards. When the server cannot be reached the PostgreSQL cases
+Each test gets its own schema in the ``test`` database, dropped afterwards. When the server cannot be reached the PostgreSQL cases
 are skipped with the reason, unless ELICENSE_REQUIRE_POSTGRES=1 makes them
 fail instead.
 """
@@ -13,6 +12,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -29,7 +29,9 @@ from license_store.repository import Repository
 from templates.catalogue import Catalogue, load_catalogue
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
-PG_URL_TEMPLATE = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+PG_URL_TEMPLATE = (
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+)
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
@@ -50,38 +52,45 @@ def _require_postgres() -> None:
     pytest.skip(reason)
 
 
-def _create_postgres_database() -> str:
+@contextmanager
+def _postgres_schema() -> Iterator[str]:
+    """Create a uniquely named schema in the ``test`` database, drop it after.
+
+    The URL sets ``search_path`` so that the migrations, the repository and
+    child processes all work inside the schema.
+    """
+    _require_postgres()
     name = f"elicense_test_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def _drop_postgres_database(name: str) -> None:
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield PG_URL_TEMPLATE.format(schema=name)
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 @pytest.fixture
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """URL of an empty database on the backend named by the parameter."""
-    backend = request.param
-    if backend == "sqlite":
+    if request.param == "sqlite":
         yield default_sqlite_url(tmp_path / "data")
         return
-    _require_postgres()
-    name = _create_postgres_database()
-    try:
-        yield PG_URL_TEMPLATE.format(name=name)
-    finally:
-        _drop_postgres_database(name)
+    with _postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture
-def database_url(empty_database_url: str) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """URL of a database migrated to the newest schema."""
-    migrate(empty_database_url)
-    return empty_database_url
+    if request.param == "sqlite":
+        url = default_sqlite_url(tmp_path / "data")
+        migrate(url)
+        yield url
+        return
+    with _postgres_schema() as url:
+        migrate(url)
+        yield url
 
 
 @pytest.fixture
@@ -98,8 +107,10 @@ def repository(engine: sa.Engine) -> Repository:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Every test that reaches the register runs once per backend.
-    if "empty_database_url" in metafunc.fixturenames:
-        metafunc.parametrize("empty_database_url", BACKENDS, indirect=True)
+    for name in ("database_url", "empty_database_url"):
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, BACKENDS, indirect=True)
+            return
 
 
 # --- issuance -----------------------------------------------------------
