@@ -46,7 +46,8 @@ logger = logging.getLogger(__name__)
 FIELD_NAME = "LicenseSeal"
 # DER sizes are doubled because /Contents contains the CMS object as hex.
 _CMS_OVERHEAD_BYTES = 2048
-_TIMESTAMP_TOKEN_OVERHEAD_BYTES = 2048
+# Margin over the first token's size: later tokens differ in serial and nonce.
+_TIMESTAMP_TOKEN_MARGIN_BYTES = 256
 
 
 class SignatureLevel(enum.StrEnum):
@@ -123,7 +124,7 @@ class LicenseSigner:
             reason="电子证照签章",
             location=seal.authority.name,
         )
-        self._bytes_reserved = self._estimate_contents_size()
+        self._bytes_reserved: int | None = None
 
     def __repr__(self) -> str:
         return (
@@ -143,6 +144,8 @@ class LicenseSigner:
     async def async_sign(self, pdf: bytes, *, seal_box: SealBox | None = None) -> bytes:
         """Sign ``pdf`` inside a running event loop; see :meth:`sign`."""
         writer = _open_pdf(pdf)
+        if self._bytes_reserved is None:
+            self._bytes_reserved = await self._contents_size()
         pdf_signer = _ClockedPdfSigner(
             replace(self._metadata, validation_context=self._validation_context()),
             self.seal.signer,
@@ -191,16 +194,26 @@ class LicenseSigner:
             moment=self._clock(),
         )
 
-    def _estimate_contents_size(self) -> int:
+    async def _contents_size(self) -> int:
+        """Size ``/Contents`` once per signer instead of by a trial signature.
+
+        The CMS object holds the seal certificate, its chain, the signature
+        and, from B-T up, a timestamp token. The token's size is taken from
+        one real token, which pyhanko requests and caches anyway to find the
+        TSA certificates.
+        """
         der_bytes = len(self.seal.certificate.dump())
         der_bytes += sum(len(certificate.dump()) for certificate in self.seal.chain)
         der_bytes += _CMS_OVERHEAD_BYTES
         if self._timestamper is not None:
-            tsa_certs = getattr(self._timestamper, "tsa_cert", None)
-            embedded = getattr(self._timestamper, "certs_to_embed", ())
-            for certificate in [tsa_certs, *embedded]:
-                der_bytes += len(certificate.dump()) if certificate else 2048
-            der_bytes += _TIMESTAMP_TOKEN_OVERHEAD_BYTES
+            try:
+                token = await self._timestamper.async_dummy_response("sha256")
+            except TimestampRequestError as error:
+                raise TimestampUnavailableError(
+                    f"时间戳服务未返回有效的时间戳：{error}",
+                    fix="请检查时间戳服务的状态和日志，稍后重试",
+                ) from error
+            der_bytes += len(token.dump()) + _TIMESTAMP_TOKEN_MARGIN_BYTES
         return 2 * der_bytes
 
     def _translate(self, error: SigningError) -> ElicenseError:
