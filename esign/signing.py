@@ -80,7 +80,7 @@ class PdfSigningError(ElicenseError):
 
 
 class LicenseSigner:
-    """Signs license PDFs with one seal at one PAdES level.
+    """Signer of license PDFs with one seal at one PAdES level.
 
     ``timestamper`` is required from B-T up and ``validation_data`` from
     B-LT up. With validation data given, the seal certificate is also checked
@@ -197,7 +197,7 @@ class LicenseSigner:
     async def _contents_size(self) -> int:
         """Size ``/Contents`` once per signer instead of by a trial signature.
 
-        The CMS object holds the seal certificate, its chain, the signature
+        The CMS object contains the seal certificate, its chain, the signature
         and, from B-T up, a timestamp token. The token's size is taken from
         one real token, which pyhanko requests and caches anyway to find the
         TSA certificates.
@@ -234,7 +234,8 @@ class LicenseSigner:
 # The DSS goes into the revision the signature covers, so a B-LT document is
 # one signed revision that validators without incremental-update analysis
 # (such as pdfsig) report as totally signed. VRI entries cannot be written
-# before signing, and current PAdES validators do not read them.
+# before signing, and pyhanko 0.38's documentation calls them effectively
+# deprecated in current PAdES.
 _DSS_IN_SIGNED_REVISION = DSSContentSettings(
     include_vri=False,
     placement=SigDSSPlacementPreference.TOGETHER_WITH_SIGNATURE,
