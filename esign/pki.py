@@ -41,7 +41,7 @@ from esign.keystore import (
     write_private_key,
 )
 from esign.qrtoken import TokenSigner
-from esign.revocation import RevocationState, crl_due_at, issue_crl
+from esign.revocation import RevocationState, crl_due_at, issue_crl, write_atomically
 from esign.timestamps import BuiltinTimeStamper, Clock
 
 logger = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ class DevPki:
     ) -> None:
         crl_der = issue_crl(issuer, state, now)
         state.save(self.crl_path(issuer.name).with_suffix(".json"))
-        self.crl_path(issuer.name).write_bytes(crl_der)
+        write_atomically(self.crl_path(issuer.name), crl_der)
         logger.info("issued CRL ca=%s number=%d", issuer.name, state.crl_number)
 
     def refresh_crls(self, now: datetime) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,7 +67,14 @@ class RevocationState:
             "revoked": revoked,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(raw, indent=1), encoding="utf-8")
+        write_atomically(path, json.dumps(raw, indent=1).encode("utf-8"))
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that readers never see a partial file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
 
 
 def issue_crl(issuer: Issuer, state: RevocationState, now: datetime) -> bytes:
