@@ -6,6 +6,7 @@ import datetime as dt
 import time
 
 import pytest
+import sqlalchemy as sa
 from factories import (
     HOLDER,
     ISSUER,
@@ -357,3 +358,26 @@ def test_reader_not_blocked_by_writer(
 
     assert seen.id == license.id
     assert waited < 5
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE license_versions SET pdf_size = 1",
+        "DELETE FROM license_versions",
+        "UPDATE license_events SET operator = 'x'",
+        "DELETE FROM license_events",
+    ],
+)
+def test_versions_and_events_immutable(repository: Repository, statement: str) -> None:
+    license, _ = add_one(repository)
+    repository.record_event(event(license.id, Operation.ISSUE))
+
+    with (
+        pytest.raises(sa.exc.IntegrityError, match="immutable"),
+        repository.engine.begin() as connection,
+    ):
+        connection.exec_driver_sql(statement)
+
+    assert repository.get_version(license.id, 1).pdf_size == len(HOLDER.encode())
+    assert len(repository.events_of(license.id)) == 1
