@@ -414,3 +414,29 @@ def test_callable_validation_data_sees_revocation(pki_copy, authorities, sample_
 
     with pytest.raises(TrustError):
         signer.sign(sample_pdf)
+
+
+def test_pdfsig_reports_revocation_via_ocsp(
+    pki_copy, authorities, sample_pdf, pki_server, nss_db, tmp_path
+):
+    authority = authorities[1]
+    path = tmp_path / "revoked.pdf"
+    path.write_bytes(_sign_with_copy(pki_copy, authority, sample_pdf))
+    revoke_certificate(
+        pki_copy,
+        _seal_certificate(pki_copy, authority),
+        revoked_at=SIGNED_AT + timedelta(days=1),
+        reason=x509.ReasonFlags.key_compromise,
+        now=SIGNED_AT + timedelta(days=1),
+    )
+    session_pki = pki_server.pki
+    pki_server.pki = pki_copy  # the copy keeps the session base URL
+    try:
+        report = run_pdfsig(nss_db, path)
+    finally:
+        pki_server.pki = session_pki
+
+    # pdfsig asks the OCSP responder about the present time, so a revocation
+    # after the signing time still shows as revoked.
+    assert "Signature is Valid" in report
+    assert "Certificate has been Revoked" in report
