@@ -24,7 +24,7 @@ TERM_ITEM = "term"
 
 @dataclass(frozen=True)
 class FaceLayout:
-    """What the copy face shows and in which order; positions are computed."""
+    """Content and order of the copy face; positions are computed at render time."""
 
     holder_code_label: str
     rows: tuple[tuple[str, ...], ...]

@@ -71,9 +71,21 @@ FALLBACK_CHAINS = {
 }
 
 
-@functools.cache
+_loaded: dict[FontFile, TTFont] = {}
+
+
 def load_font(font: FontFile) -> TTFont:
     """Load and register one shipped font; later calls reuse the object."""
+    loaded = _loaded.get(font)
+    if loaded is not None:
+        return loaded
+    with RENDER_LOCK:
+        if font not in _loaded:
+            _loaded[font] = _read_font(font)
+        return _loaded[font]
+
+
+def _read_font(font: FontFile) -> TTFont:
     path = FONT_DIR / font.file
     if not path.is_file():
         raise InputError(
@@ -83,9 +95,9 @@ def load_font(font: FontFile) -> TTFont:
             fix="请重新安装软件包，或运行 templates/fonts/build_subsets.py 生成子集字体",
         )
     tt_font = TTFont(font.name, str(path), subfontIndex=font.subfont_index)
-    pdfmetrics.registerFont(tt_font)
     if font is MONGOLIAN:
         _map_unencoded_glyphs(tt_font)
+    pdfmetrics.registerFont(tt_font)
     logger.debug("loaded font %s from %s", font.name, path)
     return tt_font
 
@@ -146,6 +158,7 @@ def load_all() -> None:
         load_font(font)
 
 
+@functools.lru_cache(maxsize=65536)
 def font_for_char(char: str, face: Face) -> FontFile | None:
     """Return the first font of the chain that has ``char``, or None."""
     code = ord(char)

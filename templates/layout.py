@@ -3,7 +3,7 @@
 The text wraps in the box and shrinks in steps of 0.5 pt between the largest
 and the smallest allowed size. If it does not fit at the smallest size, the
 caller draws the first ``lines_per_box`` lines and continues the rest on the
-next page; nothing is clipped.
+next page, so nothing is clipped.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Traditional Mongolian script: the term table and HarfBuzz shaping.
 
-The term table ``data/mongolian-terms.tsv`` holds each term with its exact
+The term table ``data/mongolian-terms.tsv`` contains each term with its exact
 code points (U+180E vowel separators and U+202F narrow no-break spaces
 included). A term without a public source has no Mongolian text and is never
 rendered. Every term not confirmed by several official sources is marked

@@ -387,33 +387,37 @@ def draw_continuation(
 ) -> str:
     """Draw one continuation page of the block; return what is still left."""
     painter.next_page()
-    canvas = painter.canvas
-    draw_frame(canvas)
-    page_number = painter.page + 1
-    heading = cached_line(
-        f"{template.title}（{face.copy_label}）续页", Face.SERIF, 18.0, "title", 2.0
-    )
+    draw_frame(painter.canvas)
+    _draw_continuation_header(painter, template, values, face)
+
+    item = template.face.block or ""
+    label_text = f"{_label_of(template, item)}（续）"
+    label = cached_line(label_text, Face.SANS, LABEL_SIZE, "label")
+    block_top = CONTENT_TOP - 64.0
+    painter.line(label, CONTENT_LEFT, block_top - LABEL_SIZE, f"label:{item}")
+    x0 = CONTENT_LEFT + label.width + LABEL_GAP
+    height = block_top - (CONTENT_BOTTOM + 30.0)
+    fit = fit_block(text, CONTENT_RIGHT - x0, height, item, BLOCK_SIZES)
+    page_lines = fit.lines[: fit.lines_per_box]
+    _draw_paragraph(painter, page_lines, fit, x0, block_top, f"block:{item}")
+
+    page_text = f"第 {painter.page + 1} 页"
+    page_line = cached_line(page_text, Face.SANS, 8.0, "page_number")
+    right = CONTENT_RIGHT - page_line.width
+    painter.line(page_line, right, CONTENT_BOTTOM + 18.0, "page_number")
+    _draw_identifier(painter, face)
+    return paragraph_text(fit.lines[fit.lines_per_box :])
+
+
+def _draw_continuation_header(
+    painter: Painter,
+    template: LicenseTemplate,
+    values: Mapping[str, object],
+    face: FaceContext,
+) -> None:
+    heading_text = f"{template.title}（{face.copy_label}）续页"
+    heading = cached_line(heading_text, Face.SERIF, 18.0, "title", 2.0)
     painter.centered(heading, PAGE_WIDTH / 2, CONTENT_TOP - 20.0, "title")
     holder = f"{template.face.holder_code_label}：{values[template.holder_code_field]}"
     holder_line = cached_line(holder, Face.SANS, 10.0, "holder_code")
     painter.line(holder_line, CONTENT_LEFT, CONTENT_TOP - 48.0, "holder_code")
-    item = template.face.block or ""
-    label = cached_line(
-        f"{_label_of(template, item)}（续）", Face.SANS, LABEL_SIZE, "label"
-    )
-    block_top = CONTENT_TOP - 64.0
-    painter.line(label, CONTENT_LEFT, block_top - LABEL_SIZE, f"label:{item}")
-    x0 = CONTENT_LEFT + label.width + LABEL_GAP
-    block_bottom = CONTENT_BOTTOM + 30.0
-    fit = fit_block(
-        text, CONTENT_RIGHT - x0, block_top - block_bottom, item, BLOCK_SIZES
-    )
-    _draw_paragraph(
-        painter, fit.lines[: fit.lines_per_box], fit, x0, block_top, f"block:{item}"
-    )
-    page_text = cached_line(f"第 {page_number} 页", Face.SANS, 8.0, "page_number")
-    painter.line(
-        page_text, CONTENT_RIGHT - page_text.width, CONTENT_BOTTOM + 18.0, "page_number"
-    )
-    _draw_identifier(painter, face)
-    return paragraph_text(fit.lines[fit.lines_per_box :])

@@ -31,6 +31,9 @@ class Glyph:
     code: int
     x: float
     y: float
+    # True when the glyph sits where the previous glyph's advance in the same
+    # font leaves the pen, so the PDF text position needs no move.
+    follows: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,9 @@ def layout_line(
 def _place_plain(
     run: str, font: FontFile, size: float, pen: float, space: float, out: list[Glyph]
 ) -> float:
-    for char in run:
-        out.append(Glyph(font, ord(char), pen, 0.0))
+    for index, char in enumerate(run):
+        follows = index > 0 and space == 0.0
+        out.append(Glyph(font, ord(char), pen, 0.0, follows))
         pen += pdfmetrics.stringWidth(char, font.name, size) + space
     return pen
 
@@ -144,16 +148,28 @@ def draw_line(
 def draw_glyphs(
     canvas: Canvas, line: Line, x: float, y: float, *, vertical: bool = False
 ) -> None:
-    """Draw the glyphs of a line without a span of its own."""
+    """Draw the glyphs of a line without a span of its own.
+
+    Shaped glyphs are each placed with their own text matrix; runs of plain
+    glyphs share one matrix and one ``Tj`` per font subset.
+    """
     operators = ["BT"]
     current_font = None
+    pending = bytearray()
     for glyph in line.glyphs:
-        operators.append(_matrix(x, y, glyph.x, glyph.y, vertical))
         name, data = _encode(canvas, glyph)
+        moves = not glyph.follows
+        if (moves or name != current_font) and pending:
+            operators.append(f"<{pending.hex()}> Tj")
+            pending.clear()
+        if moves:
+            operators.append(_matrix(x, y, glyph.x, glyph.y, vertical))
         if name != current_font:
             operators.append(f"{name} {line.size:.2f} Tf")
             current_font = name
-        operators.append(f"<{data.hex()}> Tj")
+        pending += data
+    if pending:
+        operators.append(f"<{pending.hex()}> Tj")
     operators.append("ET")
     canvas.addLiteral("\n".join(operators))
 

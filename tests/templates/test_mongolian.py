@@ -9,9 +9,10 @@ import pytest
 import uharfbuzz as hb
 from reportlab.pdfgen.canvas import Canvas
 
-from templates import fontset, textrun
+from templates import fontset, render_license, textrun
 from templates.fontset import Face
 from templates.mongolian import authority_name_mn, date_mn, load_terms, shape, term_mn
+from tests.templates.conftest import make_face
 from tests.templates.pdfcontent import drawn_code_points
 
 MONGOLIAN_FONT = fontset.FONT_DIR / fontset.MONGOLIAN.file
@@ -56,9 +57,6 @@ def test_drawn_glyphs_equal_harfbuzz(chinese, vertical):
 
 
 def test_license_date_glyphs_equal_harfbuzz(catalogue, sample_by_type):
-    from templates import render_license
-    from tests.templates.conftest import make_face
-
     record = sample_by_type["business_license"]
     face = make_face(record, seal=False)
     pdf = render_license(catalogue.get("business_license"), record, face).pdf

@@ -6,14 +6,17 @@ import datetime as dt
 import io
 import itertools
 import re
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from PIL import Image
 
 from common.errors import InputError
 from templates import RenderedLicense, preview_png, render_license
-from templates.sections import format_date
 from templates.mongolian import date_mn, term_mn
 from templates.page import PAGE_HEIGHT, PAGE_WIDTH
+from templates.sections import format_date
 from tests.templates.conftest import make_face, pdf_text, require_tool
 
 LICENSE_TYPES = [
@@ -94,8 +97,6 @@ def test_seal_covers_only_authority(rendered):
 @by_type
 def test_qr_decodes_at_150_dpi(rendered):
     zxingcpp = pytest.importorskip("zxingcpp")
-    from PIL import Image
-
     require_tool("pdftoppm")
     record, result = rendered
     image = Image.open(io.BytesIO(preview_png(result.pdf, dpi=150)))
@@ -109,9 +110,9 @@ def test_text_extracts_exactly(rendered, catalogue, tmp_path):
     text = pdf_text(result.pdf, tmp_path)
     template = catalogue.get(record["license_type"])
     normalised = template.validate(record)
-    shown = {item for row in template.face.rows for item in row}
-    shown |= {template.face.block, template.holder_code_field}
-    for name in sorted(shown - {"term"}):
+    displayed = {item for row in template.face.rows for item in row}
+    displayed |= {template.face.block, template.holder_code_field}
+    for name in sorted(displayed - {"term"}):
         value = normalised[name]
         if isinstance(value, dt.date):
             value = format_date(value)
@@ -238,8 +239,6 @@ def test_scope_shrinks_before_continuing(catalogue, samples):
 
 
 def pdf_text_page(pdf: bytes, tmp_path, page: int) -> str:
-    import subprocess
-
     tool = require_tool("pdftotext")
     source = tmp_path / "pages.pdf"
     source.write_bytes(pdf)
@@ -275,3 +274,15 @@ def test_longest_allowed_values_fit(catalogue, sample_by_type, license_type):
     assert result.pages == 1
     for first, second in itertools.combinations(result.text_boxes, 2):
         assert not first.overlaps(second), (first, second)
+
+
+def test_threads_render_same_bytes(catalogue, samples):
+    records = samples[:8]
+
+    def render(record: dict) -> bytes:
+        template = catalogue.get(record["license_type"])
+        return render_license(template, record, make_face(record)).pdf
+
+    expected = [render(record) for record in records]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(render, records)) == expected
