@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -37,3 +38,11 @@ def run_pdfsig(nss_db: str, pdf_path: Path) -> str:
         timeout=60,
     )
     return result.stdout + result.stderr
+
+
+def closed_port_url(path: str) -> str:
+    """Return a loopback URL on a port that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"

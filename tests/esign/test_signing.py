@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from conftest import PASSPHRASE, PKI_CREATED_AT, SIGNED_AT
 from cryptography import x509
-from esign_tools import run_pdfsig
+from esign_tools import closed_port_url, run_pdfsig
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import MDPPerm
 from pyhanko.sign.validation import (
@@ -248,8 +248,8 @@ def test_signing_time_from_clock(signed):
 def test_timestamp_authority_down_raises(
     dev_pki, authorities, validation_data, sample_pdf
 ):
-    # Port 9 (discard) on loopback has no listener in the test environment.
-    timestamper = HttpTimeStamper("http://127.0.0.1:9/pki/tsa", timeout_seconds=2)
+    url = closed_port_url("/pki/tsa")
+    timestamper = HttpTimeStamper(url, timeout_seconds=2)
     signer = LicenseSigner(
         dev_pki.load_seal(authorities[0].code),
         level=SignatureLevel.B_T,
@@ -261,7 +261,7 @@ def test_timestamp_authority_down_raises(
     with pytest.raises(TimestampUnavailableError) as caught:
         signer.sign(sample_pdf)
 
-    assert "127.0.0.1:9" in caught.value.message
+    assert url in caught.value.message
     assert caught.value.fix
 
 

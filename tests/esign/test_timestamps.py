@@ -10,6 +10,7 @@ from typing import ClassVar
 import pytest
 from asn1crypto import algos, core, tsp
 from conftest import SIGNED_AT
+from esign_tools import closed_port_url
 
 from esign.timestamps import (
     MAX_REQUEST_BYTES,
@@ -94,12 +95,13 @@ def test_http_client_gets_token_from_local_tsa(pki_server, dev_pki):
 
 
 def test_http_client_unreachable_raises():
-    timestamper = HttpTimeStamper("http://127.0.0.1:9/pki/tsa", timeout_seconds=1)
+    url = closed_port_url("/pki/tsa")
+    timestamper = HttpTimeStamper(url, timeout_seconds=1)
 
     with pytest.raises(TimestampUnavailableError) as caught:
         asyncio.run(timestamper.async_timestamp(b"\x00" * 32, "sha256"))
 
-    assert "http://127.0.0.1:9/pki/tsa" in caught.value.message
+    assert url in caught.value.message
     assert "秒" in caught.value.fix
 
 
