@@ -436,7 +436,7 @@ def test_pdfsig_reports_revocation_via_ocsp(
     finally:
         pki_server.pki = session_pki
 
-    # pdfsig asks the OCSP responder about the present time, so a revocation
+    # pdfsig queries the OCSP responder for the present time, so a revocation
     # after the signing time still shows as revoked.
     assert "Signature is Valid" in report
     assert "Certificate has been Revoked" in report
