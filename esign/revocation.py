@@ -166,7 +166,7 @@ def answer_ocsp_request(
     state = pki.revocation_state(issuer.name)
     response = _single_response(issuer, state, request, moment)
     logger.info(
-        "sent OCSP response serial=%x issuer=%s",
+        "built OCSP response serial=%x issuer=%s",
         request.serial_number,
         issuer.name,
     )
