@@ -12,6 +12,7 @@ from pathlib import Path
 
 from common.codes import validate_uscc
 from common.errors import InputError
+from templates import mongolian
 from templates.schema import ENVELOPE_FIELDS, ENVELOPE_NAMES, FieldSpec, FieldType
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class LicenseTemplate:
     signature_level: str
     fields: tuple[FieldSpec, ...]
     face: FaceLayout
+    # Term table in templates/data with the Mongolian forms of the labels.
+    mongolian_terms: str = mongolian.DEFAULT_TERMS
     source: str = field(default="", compare=False)
 
     def field_spec(self, name: str) -> FieldSpec:
@@ -209,6 +212,7 @@ def _template_from_data(data: dict, source: str) -> LicenseTemplate:
         signature_level=data["signature_level"],
         fields=tuple(_field_from_data(entry) for entry in data["fields"]),
         face=layout,
+        mongolian_terms=data.get("mongolian_terms", mongolian.DEFAULT_TERMS),
         source=source,
     )
 
@@ -238,6 +242,10 @@ def _check_template(template: LicenseTemplate) -> None:
     except InputError as error:
         raise TemplateProblem(f"catalogue_code 前 18 位：{error.message}") from None
     _require(template.signature_level in SIGNATURE_LEVELS, "signature_level 无效")
+    try:
+        mongolian.load_terms(template.mongolian_terms)
+    except InputError as error:
+        raise TemplateProblem(f"mongolian_terms：{error.message}") from None
     _check_holder(template, names)
     _check_term_fields(template)
     _check_layout(template, names)

@@ -20,8 +20,8 @@ import uharfbuzz as hb
 from common.errors import InputError
 from templates import fontset
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-TERMS_FILE = "data/mongolian-terms.tsv"
+TERMS_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_TERMS = "mongolian-terms.tsv"
 
 
 @dataclass(frozen=True)
@@ -46,24 +46,33 @@ class ShapedGlyph:
 
 
 @functools.cache
-def load_terms() -> dict[str, MongolianTerm]:
-    """Read the packaged term table, checking every text against its code points."""
-    text = (PACKAGE_DIR / TERMS_FILE).read_text(encoding="utf-8")
+def load_terms(table: str = DEFAULT_TERMS) -> dict[str, MongolianTerm]:
+    """Read a term table of ``templates/data``, checking every text against
+    its code points."""
+    path = TERMS_DIR / table
+    if not path.is_file():
+        raise InputError(
+            f"蒙古文术语表 {path} 不存在",
+            field="mongolian_terms",
+            value=table,
+            fix=f"请使用 templates/data 中的术语表，例如 {DEFAULT_TERMS}",
+        )
     terms: dict[str, MongolianTerm] = {}
-    for row in csv.DictReader(text.splitlines(), delimiter="\t"):
-        term = _term_from_row(row)
+    rows = path.read_text(encoding="utf-8").splitlines()
+    for row in csv.DictReader(rows, delimiter="\t"):
+        term = _term_from_row(row, table)
         terms[term.chinese] = term
     return terms
 
 
-def _term_from_row(row: dict[str, str]) -> MongolianTerm:
+def _term_from_row(row: dict[str, str], table: str) -> MongolianTerm:
     mongolian = row["mongolian"] or None
     declared = "".join(
         chr(int(point.removeprefix("U+"), 16)) for point in row["codepoints"].split()
     )
     if (mongolian or "") != declared:
         raise InputError(
-            f"蒙古文术语表 {TERMS_FILE} 中「{row['chinese']}」的文字与其码位列不一致",
+            f"蒙古文术语表 {table} 中「{row['chinese']}」的文字与其码位列不一致",
             field="mongolian",
             value=row["chinese"],
             fix="请按码位列重新录入蒙古文，保留 U+180E 和 U+202F",
@@ -72,20 +81,20 @@ def _term_from_row(row: dict[str, str]) -> MongolianTerm:
     return MongolianTerm(row["chinese"], mongolian, needs_review, row["confidence"])
 
 
-def term_mn(chinese: str) -> str | None:
+def term_mn(chinese: str, table: str = DEFAULT_TERMS) -> str | None:
     """Return the Mongolian form of a whole term, or None when it has none."""
-    term = load_terms().get(chinese)
+    term = load_terms(table).get(chinese)
     return term.mongolian if term else None
 
 
-def authority_name_mn(name_zh: str) -> str | None:
+def authority_name_mn(name_zh: str, table: str = DEFAULT_TERMS) -> str | None:
     """Compose a Mongolian name from table terms, or None if a part is unknown.
 
     The name is split greedily into the longest terms of the table (place
     names, 市, 盟, 旗, 区, 人民政府 …) and their Mongolian forms are joined
     with spaces.
     """
-    terms = load_terms()
+    terms = load_terms(table)
     parts: list[str] = []
     position = 0
     while position < len(name_zh):
@@ -102,9 +111,9 @@ def authority_name_mn(name_zh: str) -> str | None:
     return " ".join(parts) if parts else None
 
 
-def date_mn(day: dt.date) -> str | None:
+def date_mn(day: dt.date, table: str = DEFAULT_TERMS) -> str | None:
     """Write a date with the Mongolian words for year, month and day."""
-    year, month, day_word = term_mn("年"), term_mn("月"), term_mn("日")
+    year, month, day_word = (term_mn(word, table) for word in ("年", "月", "日"))
     if not (year and month and day_word):
         return None
     return f"{day.year} {year} {day.month} {month} {day.day} {day_word}"

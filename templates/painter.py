@@ -38,9 +38,11 @@ def fit_line(
     return line
 
 
-def mongolian_label(chinese: str, size: float, width: float) -> textrun.Line | None:
+def mongolian_label(
+    chinese: str, table: str, size: float, width: float
+) -> textrun.Line | None:
     """Lay out the Mongolian form of a term, or None when the table has none."""
-    text = mongolian.term_mn(chinese)
+    text = mongolian.term_mn(chinese, table)
     if text is None:
         return None
     return fit_line(text, Face.MONGOLIAN, size, width, "mongolian", 5.0)

@@ -93,7 +93,9 @@ def draw_header(
     baseline = CONTENT_TOP - 66.0
     painter.centered(title, PAGE_WIDTH / 2, baseline, "title")
     if face.bilingual:
-        title_mn = mongolian_label(template.title, 11.0, 2 * limit)
+        title_mn = mongolian_label(
+            template.title, template.mongolian_terms, 11.0, 2 * limit
+        )
         if title_mn is not None:
             painter.centered(
                 title_mn, PAGE_WIDTH / 2, baseline + title_size + 6, "title_mn"
@@ -113,7 +115,9 @@ def _draw_holder_code(
     baseline = CONTENT_TOP - 12.0
     boxes = []
     if face.bilingual:
-        label_mn = mongolian_label(label_text, MONGOLIAN_SIZE, 150.0)
+        label_mn = mongolian_label(
+            label_text, template.mongolian_terms, MONGOLIAN_SIZE, 150.0
+        )
         if label_mn is not None:
             boxes.append(
                 painter.line(label_mn, CONTENT_LEFT, baseline, "holder_code_mn")
@@ -200,8 +204,9 @@ def _draw_item(
     label_width: float,
 ) -> None:
     x0, x1 = span
+    table = _mongolian_table(template, face)
     _draw_label(
-        painter, _label_of(template, item), face, x0, baseline, label_width, item
+        painter, _label_of(template, item), table, x0, baseline, label_width, item
     )
     value_x = x0 + label_width + LABEL_GAP
     text = _value_of(template, values, item)
@@ -229,10 +234,15 @@ def _require_fit(item: str, needed: int, available: int) -> None:
         )
 
 
+def _mongolian_table(template: LicenseTemplate, face: FaceContext) -> str | None:
+    """Return the term table for Mongolian text, or None for Chinese only."""
+    return template.mongolian_terms if face.bilingual else None
+
+
 def _draw_label(
     painter: Painter,
     text: str,
-    face: FaceContext,
+    table: str | None,
     x: float,
     baseline: float,
     width: float,
@@ -249,8 +259,8 @@ def _draw_label(
         spacing = (spread - label.width) / (len(text) - 1)
         label = cached_line(text, Face.SANS, LABEL_SIZE, "label", round(spacing, 3))
     painter.line(label, x, baseline, f"label:{item}")
-    if face.bilingual:
-        label_mn = mongolian_label(text, MONGOLIAN_SIZE, width + LABEL_GAP)
+    if table is not None:
+        label_mn = mongolian_label(text, table, MONGOLIAN_SIZE, width + LABEL_GAP)
         if label_mn is not None:
             painter.line(label_mn, x, baseline + 14.0, f"label_mn:{item}")
 
@@ -278,7 +288,7 @@ def draw_block_page1(
     _draw_label(
         painter,
         _label_of(template, item),
-        face,
+        _mongolian_table(template, face),
         CONTENT_LEFT,
         baseline,
         label_width,
@@ -319,7 +329,10 @@ def draw_authority(
     date_baseline = AUTHORITY_BASELINE - (34.0 if face.bilingual else 22.0)
     painter.centered(date, center, date_baseline, "authority")
     if face.bilingual:
-        _draw_authority_mongolian(painter, face, center, date_baseline, 2 * half_width)
+        table = template.mongolian_terms
+        _draw_authority_mongolian(
+            painter, face, table, center, date_baseline, 2 * half_width
+        )
     radius = SEAL_DIAMETER / 2
     center_y = (name_box.y0 + name_box.y1) / 2
     label = cached_line(template.face.authority_label, Face.SANS, LABEL_SIZE, "label")
@@ -342,15 +355,16 @@ def draw_authority(
 def _draw_authority_mongolian(
     painter: Painter,
     face: FaceContext,
+    table: str,
     center: float,
     date_baseline: float,
     width: float,
 ) -> None:
-    name_mn = mongolian.authority_name_mn(face.authority_name)
+    name_mn = mongolian.authority_name_mn(face.authority_name, table)
     if name_mn is not None:
         line = fit_line(name_mn, Face.MONGOLIAN, 10.0, width, "authority_name", 6.0)
         painter.centered(line, center, AUTHORITY_BASELINE + 16.0, "authority")
-    date_mn = mongolian.date_mn(face.issued_on)
+    date_mn = mongolian.date_mn(face.issued_on, table)
     if date_mn is not None:
         line = cached_line(date_mn, Face.MONGOLIAN, 9.0, "issued_on")
         painter.centered(line, center, date_baseline + 14.0, "authority")

@@ -84,6 +84,11 @@ BROKEN_EDITS = [
         "entity_typo",
     ),
     ('type = "money"', 'type = "currency"', "currency"),
+    (
+        'mongolian_terms = "mongolian-terms.tsv"',
+        'mongolian_terms = "missing.tsv"',
+        "missing.tsv",
+    ),
     ('title = "营业执照"\n', "", "title"),
     ('block = "business_scope"', 'block = "business_scope', "business_license.toml"),
     ('valid_to_field = "term_to"', 'valid_to_field = "domicile"', "date"),

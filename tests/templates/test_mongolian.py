@@ -9,9 +9,17 @@ import pytest
 import uharfbuzz as hb
 from reportlab.pdfgen.canvas import Canvas
 
+from common.errors import InputError
 from templates import fontset, render_license, textrun
 from templates.fontset import Face
-from templates.mongolian import authority_name_mn, date_mn, load_terms, shape, term_mn
+from templates.mongolian import (
+    _term_from_row,
+    authority_name_mn,
+    date_mn,
+    load_terms,
+    shape,
+    term_mn,
+)
 from tests.templates.conftest import make_face
 from tests.templates.pdfcontent import drawn_code_points
 
@@ -82,6 +90,18 @@ def test_shaping_joins_letters():
 
 def test_table_keeps_vowel_separator():
     assert term_mn("月") == "\u1830\u1820\u1837\u180e\u1820"
+
+
+def test_lost_vowel_separator_rejected():
+    row = {
+        "chinese": "月",
+        "mongolian": "\u1830\u1820\u1837\u1820",
+        "codepoints": "U+1830 U+1820 U+1837 U+180E U+1820",
+        "needs_review": "no",
+        "confidence": "HIGH",
+    }
+    with pytest.raises(InputError, match="月"):
+        _term_from_row(row, "test.tsv")
 
 
 def test_table_text_matches_code_points():
