@@ -27,6 +27,18 @@ def _utc_column(**kwargs: Any) -> Any:
     return Field(sa_type=sa.DateTime(timezone=True), **kwargs)
 
 
+def _enum_type(enum_class: type[enum.Enum], length: int) -> sa.Enum:
+    # Stored as the plain code ("01", "issue"), with no database enum type,
+    # and read back as the enum member.
+    return sa.Enum(
+        enum_class,
+        native_enum=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
 class LicenseStatus(enum.StrEnum):
     """Status codes of the national e-license feeds (GB/T 36903 metadata)."""
 
@@ -128,7 +140,7 @@ class License(LicenseBase, table=True):
     serial: str = Field(max_length=32)
     current_version: int = Field(ge=1)
     status: LicenseStatus = Field(
-        default=LicenseStatus.VALID, sa_type=sa.String(2), index=True
+        default=LicenseStatus.VALID, sa_type=_enum_type(LicenseStatus, 2), index=True
     )
     created_at: dt.datetime = _utc_column(default_factory=utc_now)
 
@@ -149,11 +161,21 @@ class LicenseVersionCreate(LicenseVersionBase):
     pass
 
 
-class LicenseVersionPublic(LicenseVersionBase):
+class LicenseVersionPublic(SQLModel):
+    """A version without its record, which may contain citizen ID numbers.
+
+    An API that shows record fields must mask personal data first.
+    """
+
     id: int
     license_id: int
     version: int
     elicense_id: str
+    pdf_sha256: str
+    pdf_size: int
+    valid_from: dt.date
+    valid_to: dt.date | None
+    issued_on: dt.date
     created_at: dt.datetime
 
 
@@ -178,7 +200,7 @@ class LicenseVersion(LicenseVersionBase, table=True):
 
 
 class LicenseEventBase(SQLModel):
-    operation: Operation = Field(sa_type=sa.String(16))
+    operation: Operation = Field(sa_type=_enum_type(Operation, 16))
     license_id: int = Field(foreign_key="licenses.id", index=True)
     version: int
     operator: str = Field(max_length=200)
@@ -239,7 +261,7 @@ class IdempotencyKey(SQLModel, table=True):
 
 class ApiClientBase(SQLModel):
     name: str = Field(max_length=200)
-    kind: ClientKind = Field(sa_type=sa.String(16))
+    kind: ClientKind = Field(sa_type=_enum_type(ClientKind, 16))
     authority_code: str | None = Field(default=None, max_length=18)
     scopes: list[str] = Field(default_factory=list, sa_type=JSONType)
 

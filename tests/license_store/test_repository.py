@@ -18,6 +18,7 @@ from factories import (
 
 from common.codes import parse_elicense_id
 from common.errors import ConflictError, InputError, NotFoundError
+from license_store.apikeys import generate_api_key, hash_api_key
 from license_store.db import create_engine_for
 from license_store.eventlog import event_leaf_hash
 from license_store.models import (
@@ -26,6 +27,7 @@ from license_store.models import (
     ClientKind,
     LicenseEventCreate,
     LicenseStatus,
+    LicenseVersionPublic,
     Operation,
 )
 from license_store.repository import Repository, hash_request
@@ -381,3 +383,31 @@ def test_versions_and_events_immutable(repository: Repository, statement: str) -
 
     assert repository.get_version(license.id, 1).pdf_size == len(HOLDER.encode())
     assert len(repository.events_of(license.id)) == 1
+
+
+def test_api_key_hash_finds_client(repository: Repository) -> None:
+    api_key = generate_api_key()
+    repository.create_api_client(
+        ApiClientCreate(
+            name="包头市局",
+            kind=ClientKind.BUREAU,
+            authority_code=OTHER_ISSUER,
+            api_key_hash=hash_api_key(api_key),
+        )
+    )
+
+    found = repository.find_api_client_by_key_hash(hash_api_key(api_key))
+
+    assert found is not None
+    assert found.authority_code == OTHER_ISSUER
+    assert api_key not in found.model_dump_json()
+    assert repository.find_api_client_by_key_hash(hash_api_key(api_key + "x")) is None
+
+
+def test_public_version_leaves_out_record(repository: Repository) -> None:
+    _, version = add_one(repository)
+
+    public = LicenseVersionPublic.model_validate(version)
+
+    assert "record" not in public.model_dump()
+    assert public.elicense_id == version.elicense_id
