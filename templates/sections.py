@@ -325,6 +325,7 @@ def draw_authority(
         face.authority_name, Face.SANS, 12.0, 2 * half_width, "authority_name", 8.0
     )
     name_box = painter.centered(name, center, AUTHORITY_BASELINE, "authority")
+
     date = cached_line(format_date(face.issued_on), Face.SANS, 11.0, "issued_on")
     date_baseline = AUTHORITY_BASELINE - (34.0 if face.bilingual else 22.0)
     painter.centered(date, center, date_baseline, "authority")
@@ -333,6 +334,7 @@ def draw_authority(
         _draw_authority_mongolian(
             painter, face, table, center, date_baseline, 2 * half_width
         )
+
     radius = SEAL_DIAMETER / 2
     center_y = (name_box.y0 + name_box.y1) / 2
     label = cached_line(template.face.authority_label, Face.SANS, LABEL_SIZE, "label")
@@ -340,6 +342,8 @@ def draw_authority(
     painter.line(
         label, label_right - label.width, AUTHORITY_BASELINE, "authority_label"
     )
+
+    # The seal goes last so it lies over the name and date, as on paper.
     if face.seal is not None:
         face.seal.draw(painter.canvas, center, center_y, SEAL_DIAMETER)
     return Box(

@@ -145,6 +145,18 @@ def draw_line(
     end_actual_text(canvas)
 
 
+def draw_columns(
+    canvas: Canvas, lines: list[Line], x: float, top: float, column_width: float
+) -> None:
+    """Draw lines as vertical columns, left to right, each read top to bottom.
+
+    Column ``i`` has its baseline at ``x + i * column_width``; the glyphs of a
+    turned line extend to the right of their baseline.
+    """
+    for index, line in enumerate(lines):
+        draw_line(canvas, line, x + index * column_width, top, vertical=True)
+
+
 def draw_glyphs(
     canvas: Canvas, line: Line, x: float, y: float, *, vertical: bool = False
 ) -> None:
