@@ -1,0 +1,1 @@
+"""Command line and web service on top of the e-license packages."""

@@ -1,0 +1,49 @@
+"""Service settings, read once from the environment and validated at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "password"}
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; environment variables use ``ELICENSE_``."""
+
+    model_config = SettingsConfigDict(env_prefix="ELICENSE_", extra="ignore")
+
+    data_dir: Path = Path("var/data")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; SQLite under the data directory when unset",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL printed in QR codes and certificate extensions",
+    )
+    environment: str = Field(default="development", pattern="^(development|production)$")
+    key_passphrase: SecretStr | None = None
+    key_passphrase_file: Path | None = None
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_pdf_revisions: int = 32
+    max_pdf_objects: int = 20_000
+    verify_seconds_budget: float = 10.0
+    agency_requests_per_minute: int = 120
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'elicense.db').resolve()}"
+
+    @property
+    def passphrase_path(self) -> Path:
+        return self.key_passphrase_file or self.data_dir / "secrets" / "key-passphrase"

@@ -1,0 +1,89 @@
+"""FastAPI application: verify pages, verification and query API, issuing API.
+
+Routes stay thin: they translate HTTP into calls on the service context and
+errors into status codes. Every error the product raises on purpose becomes a
+JSON body with the message, the field and the fix; nothing becomes a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from common.errors import (
+    ConflictError,
+    ElicenseError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from elicense.context import ServiceContext
+from elicense.web import issuing_routes, pki_routes, query_routes, verify_routes
+from elicense.web.auth import AuthError, RateLimited
+from elicense.web.uploads import UploadTooLarge
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: list[tuple[type[ElicenseError], int]] = [
+    (AuthError, 401),
+    (RateLimited, 429),
+    (PermissionDeniedError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (UploadTooLarge, 413),
+    (InputError, 422),
+]
+
+
+def create_app(context: ServiceContext) -> FastAPI:
+    """Build the application around one service context."""
+    app = FastAPI(
+        title="电子证照与电子印章服务",
+        description="签发、核验和查询内蒙古自治区电子证照。",
+        version="1.0",
+    )
+    app.state.context = context
+    app.add_exception_handler(ElicenseError, _product_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.include_router(verify_routes.router)
+    app.include_router(query_routes.router)
+    app.include_router(issuing_routes.router)
+    app.include_router(pki_routes.router)
+    return app
+
+
+async def _product_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ElicenseError)
+    status = next((code for kind, code in STATUS_BY_ERROR if isinstance(error, kind)), 400)
+    logger.info("%s %s -> %d: %s", request.method, request.url.path, status, error)
+    headers = {"Retry-After": "60"} if status == 429 else None
+    return JSONResponse(error.as_dict(), status_code=status, headers=headers)
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    first = error.errors()[0] if error.errors() else {}
+    location = ".".join(str(part) for part in first.get("loc", ()))
+    return JSONResponse(
+        {
+            "error": "InputError",
+            "message": f"请求参数 {location} 无效：{first.get('msg', '')}",
+            "field": location,
+            "value": str(first.get("input", ""))[:80],
+            "fix": "请按接口文档（/docs）修改请求",
+        },
+        status_code=422,
+    )
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    # Logged with the traceback for operators; the caller gets no internals.
+    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"error": "InternalError", "message": "服务内部错误，请稍后重试或联系运维人员"},
+        status_code=503,
+    )

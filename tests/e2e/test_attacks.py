@@ -1,0 +1,60 @@
+"""Attack files built from a genuine license never verify as valid."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e import attacks
+from tests.e2e.conftest import IssuedSet
+
+
+@pytest.fixture(scope="module")
+def genuine(issued: IssuedSet) -> bytes:
+    return issued.pdfs[0].read_bytes()
+
+
+def test_genuine_license_is_valid(service_context, genuine):
+    verdict = service_context.verify_pdf_sync(genuine)
+    assert verdict.outcome.value == "valid", verdict.reasons
+
+
+@pytest.mark.parametrize("name", sorted(attacks.ALL_SIMPLE_ATTACKS))
+def test_attack_file_is_invalid(service_context, genuine, name, tmp_path):
+    tampered = attacks.ALL_SIMPLE_ATTACKS[name](genuine)
+    (tmp_path / f"{name}.pdf").write_bytes(tampered)
+    verdict = service_context.verify_pdf_sync(tampered)
+    assert verdict.outcome.value == "invalid", (name, verdict.to_json())
+
+
+@pytest.mark.parametrize("name", sorted(attacks.ALL_SIMPLE_ATTACKS))
+def test_attack_file_offline_is_invalid(service_context, genuine, name):
+    tampered = attacks.ALL_SIMPLE_ATTACKS[name](genuine)
+    verdict = service_context.verify_pdf_sync(tampered, offline=True)
+    assert verdict.outcome.value == "invalid", (name, verdict.to_json())
+
+
+@pytest.mark.parametrize("cut", [0.1, 0.5, 0.9, 0.999])
+def test_truncated_license_is_invalid(service_context, genuine, cut):
+    verdict = service_context.verify_pdf_sync(genuine[: int(len(genuine) * cut)])
+    assert verdict.outcome.value == "invalid"
+
+
+def test_many_revisions_rejected_quickly(service_context, genuine):
+    bloated = genuine + b"\nstartxref\n0\n%%EOF\n" * 5000
+    verdict = service_context.verify_pdf_sync(bloated)
+    assert verdict.outcome.value == "invalid"
+    assert "修订版本数" in verdict.steps[0].reasons[0]
+
+
+def test_encrypted_pdf_rejected(service_context, tmp_path):
+    from pyhanko.pdf_utils.crypt import StandardSecurityHandler
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+    import io
+
+    writer = PdfFileWriter()
+    writer.security_handler = StandardSecurityHandler.build_from_pw("owner", "user")
+    writer._assign_security_handler(writer.security_handler)
+    output = io.BytesIO()
+    writer.write(output)
+    verdict = service_context.verify_pdf_sync(output.getvalue())
+    assert verdict.outcome.value == "invalid"

@@ -1,0 +1,150 @@
+"""Verify the token inside a license QR code, then ask the register.
+
+The token signature is checked against the token signer certificates that
+the trust list publishes, so a forged or altered token is caught without
+the register. The register then supplies the current status.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+from common.errors import ElicenseError, InputError
+from esign.qrtoken import TokenClaims, key_id, read_token, verify_token
+from verifier.register import RegisterLookup
+from verifier.trustlist import TrustList
+from verifier.verdict import LicenseFacts
+
+logger = logging.getLogger(__name__)
+
+
+class Signal(enum.StrEnum):
+    """Colour of the result shown to counter staff."""
+
+    GREEN = "green"
+    AMBER = "amber"
+    RED = "red"
+
+
+@dataclass(frozen=True)
+class QrResult:
+    """What the verify page shows for one scanned token."""
+
+    signal: Signal
+    headline: str
+    reasons: tuple[str, ...]
+    token_authentic: bool
+    claims: TokenClaims | None = None
+    license: LicenseFacts | None = None
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        if self.claims is not None:
+            data["claims"] = {
+                key: (value.isoformat() if hasattr(value, "isoformat") else value)
+                for key, value in asdict(self.claims).items()
+            }
+        return data
+
+
+class QrVerifier:
+    """Check QR tokens against the trust list and the register."""
+
+    def __init__(self, trust: TrustList, register: RegisterLookup | None) -> None:
+        self.trust = trust
+        self.register = register
+
+    def verify(self, token: str, now: datetime | None = None) -> QrResult:
+        """Verify one token; never raise on bad input.
+
+        Steps:
+        1. decode the token and check its signature against the token signer
+           certificates of the trust list;
+        2. check that the CA vouching for the signer is recognised now;
+        3. look the version up in the register and report its status.
+        """
+        now = now or datetime.now(timezone.utc)
+
+        # Step 1: signature, without the register.
+        try:
+            claims = verify_token(token, self.trust.token_certificates())
+        except InputError as error:
+            return _red("二维码内容无法识别", f"二维码数据格式错误：{error.message}")
+        except ElicenseError as error:
+            return _red("二维码签名无效，证照可能是伪造的", error.message)
+
+        # Step 2: the CA behind the token signer is recognised.
+        refusal = self._ca_refusal(read_token(token).kid, now)
+        if refusal:
+            return _red("二维码签发方不受信任", refusal, claims=claims)
+
+        # Step 3: register status.
+        if self.register is None:
+            return QrResult(
+                Signal.AMBER,
+                "二维码签名有效，未能查询证照状态",
+                ("登记库不可用，仅完成离线校验",),
+                True,
+                claims,
+            )
+        facts = self.register.facts_for_elicense_id(claims.elicense_id)
+        if facts is None:
+            return _red(
+                "登记库中没有这张证照",
+                f"电子证照标识 {claims.elicense_id} 未登记",
+                claims=claims,
+            )
+        return _status_result(claims, facts)
+
+    def _ca_refusal(self, kid: bytes, now: datetime) -> str | None:
+        for cert in self.trust.token_certificates():
+            if key_id(cert) != kid:
+                continue
+            ca = self.trust.ca_for_certificate(cert)
+            status = ca.status_at(now) if ca else None
+            if status is not None and status.status == "recognised":
+                return None
+            name = ca.name if ca else "未知 CA"
+            return f"签发二维码的 CA「{name}」当前不在互认范围内"
+        return "信任列表中没有该二维码的签名证书"
+
+
+def _red(headline: str, reason: str, *, claims: TokenClaims | None = None) -> QrResult:
+    return QrResult(Signal.RED, headline, (reason,), claims is not None, claims)
+
+
+def _status_result(claims: TokenClaims, facts: LicenseFacts) -> QrResult:
+    status = facts.register_status
+    label = facts.register_status_label or status or "未知"
+    current = facts.current_version
+    if status == "01" and current == claims.version:
+        return QrResult(
+            Signal.GREEN,
+            "证照真实有效",
+            (f"现行版本 {current:03d}",),
+            True,
+            claims,
+            facts,
+        )
+    if status == "01":
+        return QrResult(
+            Signal.AMBER,
+            f"此版本已被第 {current:03d} 版取代",
+            (f"现行版本的证照标识：{facts.current_elicense_id}",),
+            True,
+            claims,
+            facts,
+        )
+    when = facts.status_changed_at or "未知时间"
+    signal = Signal.AMBER if status == "02" else Signal.RED
+    return QrResult(
+        signal,
+        f"证照已{label}",
+        (f"状态：{label}，时间：{when}",),
+        True,
+        claims,
+        facts,
+    )

@@ -1,0 +1,261 @@
+"""The trust list: recognised CAs and what each may sign for (CA证书互认).
+
+A trust list entry names a CA, its jurisdiction, the license types and
+issuing authorities it may sign for, its certificates, the certificates of
+the QR token signers it vouches for, and a status history. The list is a
+JSON document so that deployments can exchange it; ``verifier.trust_exchange``
+signs and checks the exchanged form.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from asn1crypto import crl, pem, x509
+
+from common.errors import InputError, TrustError
+
+logger = logging.getLogger(__name__)
+
+TRUST_LIST_FILE = "trust-list.json"
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One entry of a CA's status history."""
+
+    status: str  # "recognised" or "withdrawn"
+    since: datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RecognisedCA:
+    """One CA of the trust list."""
+
+    id: str
+    name: str
+    region: str
+    department: str
+    certificates: tuple[x509.Certificate, ...]
+    token_signers: tuple[x509.Certificate, ...] = ()
+    license_types: tuple[str, ...] = (ANY,)
+    issuer_codes: tuple[str, ...] = (ANY,)
+    history: tuple[StatusChange, ...] = ()
+
+    @property
+    def fingerprints(self) -> frozenset[bytes]:
+        return frozenset(cert.sha256 for cert in self.certificates)
+
+    def status_at(self, moment: datetime) -> StatusChange | None:
+        """Return the status in force at ``moment`` (None before recognition)."""
+        current = None
+        for change in sorted(self.history, key=lambda change: change.since):
+            if change.since <= moment:
+                current = change
+        return current
+
+    def allows(self, license_type: str | None, issuer_code: str | None) -> bool:
+        type_ok = ANY in self.license_types or license_type in self.license_types
+        issuer_ok = ANY in self.issuer_codes or any(
+            issuer_code is not None and issuer_code.startswith(prefix)
+            for prefix in self.issuer_codes
+        )
+        return type_ok and issuer_ok
+
+
+@dataclass
+class TrustList:
+    """All recognised CAs, plus locally known CRLs of those CAs."""
+
+    cas: list[RecognisedCA] = field(default_factory=list)
+    crls: list[crl.CertificateList] = field(default_factory=list)
+
+    # Certificates for pyhanko's validation context.
+    def anchor_certificates(self) -> list[x509.Certificate]:
+        return [cert for ca in self.cas for cert in ca.certificates if cert.self_issued]
+
+    def intermediate_certificates(self) -> list[x509.Certificate]:
+        return [
+            cert for ca in self.cas for cert in ca.certificates if not cert.self_issued
+        ]
+
+    def token_certificates(self) -> list[x509.Certificate]:
+        return [cert for ca in self.cas for cert in ca.token_signers]
+
+    def current_crls(self) -> list[crl.CertificateList]:
+        return list(self.crls)
+
+    def ca_of_path(self, path: Iterable[x509.Certificate] | None) -> RecognisedCA | None:
+        """Return the entry whose certificates appear in a validation path."""
+        if path is None:
+            return None
+        fingerprints = {cert.sha256 for cert in path}
+        for ca in self.cas:
+            if ca.fingerprints & fingerprints:
+                return ca
+        return None
+
+    def ca_for_certificate(self, cert: x509.Certificate) -> RecognisedCA | None:
+        for ca in self.cas:
+            if cert.sha256 in ca.fingerprints:
+                return ca
+            if any(cert.sha256 == signer.sha256 for signer in ca.token_signers):
+                return ca
+        return None
+
+    def ca_name_for(self, path: Iterable[x509.Certificate] | None) -> str:
+        ca = self.ca_of_path(path)
+        return ca.name if ca else "未知"
+
+    def withdrawal_before(
+        self, path: Iterable[x509.Certificate] | None, moment: datetime
+    ) -> str | None:
+        """Explain why the CA was not recognised at ``moment``, or return None."""
+        ca = self.ca_of_path(path)
+        if ca is None:
+            return "签名证书所属 CA 不在信任列表中"
+        status = ca.status_at(moment)
+        if status is None:
+            return f"签名时间 {moment:%Y-%m-%d %H:%M} 时 CA「{ca.name}」尚未被互认"
+        if status.status != "recognised":
+            return (
+                f"CA「{ca.name}」已于 {status.since:%Y-%m-%d %H:%M} 撤销互认"
+                f"（{status.reason or '未说明原因'}），签名时间晚于撤销时间"
+            )
+        return None
+
+    def scope_refusal(
+        self,
+        path: Iterable[x509.Certificate] | None,
+        license_type: str | None,
+        issuer_code: str | None,
+    ) -> str | None:
+        """Explain why the CA may not sign this license, or return None."""
+        ca = self.ca_of_path(path)
+        if ca is None:
+            return "签名证书所属 CA 不在信任列表中"
+        if ca.allows(license_type, issuer_code):
+            return None
+        return (
+            f"CA「{ca.name}」已被互认，但未被授权为证照类型 {license_type} "
+            f"或颁发机构 {issuer_code} 签发印章证书"
+        )
+
+    # Serialisation
+    def to_json(self) -> dict[str, Any]:
+        return {"format": 1, "cas": [_ca_to_json(ca) for ca in self.cas]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: str = "信任列表") -> TrustList:
+        try:
+            cas = [_ca_from_json(entry) for entry in data["cas"]]
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(
+                f"{source} 格式错误：{error!r}",
+                fix="请使用 elicense trust export 导出的信任列表",
+            ) from error
+        return cls(cas=cas)
+
+    def save(self, trust_dir: Path) -> Path:
+        path = trust_dir / TRUST_LIST_FILE
+        text = json.dumps(self.to_json(), ensure_ascii=False, indent=1)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, trust_dir: Path, crl_dir: Path | None = None) -> TrustList:
+        path = trust_dir / TRUST_LIST_FILE
+        if not path.exists():
+            raise TrustError(
+                f"信任列表 {path} 不存在", fix="请先运行 elicense init 创建数据目录"
+            )
+        trust = cls.from_json(json.loads(path.read_text(encoding="utf-8")), str(path))
+        if crl_dir is not None and crl_dir.is_dir():
+            trust.crls = [_load_crl(crl_path) for crl_path in sorted(crl_dir.glob("*.crl"))]
+        return trust
+
+    def add_or_replace(self, ca: RecognisedCA) -> None:
+        self.cas = [existing for existing in self.cas if existing.id != ca.id] + [ca]
+
+    def get(self, ca_id: str) -> RecognisedCA:
+        for ca in self.cas:
+            if ca.id == ca_id:
+                return ca
+        raise InputError(f"信任列表中没有 CA {ca_id}", field="ca_id", value=ca_id)
+
+
+def _load_crl(path: Path) -> crl.CertificateList:
+    data = path.read_bytes()
+    if pem.detect(data):
+        _, _, data = pem.unarmor(data)
+    return crl.CertificateList.load(data)
+
+
+def certificate_to_pem(cert: x509.Certificate) -> str:
+    return pem.armor("CERTIFICATE", cert.dump()).decode("ascii")
+
+
+def certificates_from_pem(text: str) -> list[x509.Certificate]:
+    return [
+        x509.Certificate.load(der)
+        for _, _, der in pem.unarmor(text.encode("ascii"), multiple=True)
+    ]
+
+
+def _ca_to_json(ca: RecognisedCA) -> dict[str, Any]:
+    return {
+        "id": ca.id,
+        "name": ca.name,
+        "jurisdiction": {"region": ca.region, "department": ca.department},
+        "license_types": list(ca.license_types),
+        "issuer_codes": list(ca.issuer_codes),
+        "certificates": [certificate_to_pem(cert) for cert in ca.certificates],
+        "token_signers": [certificate_to_pem(cert) for cert in ca.token_signers],
+        "history": [
+            {"status": change.status, "since": change.since.isoformat(), "reason": change.reason}
+            for change in ca.history
+        ],
+    }
+
+
+def _ca_from_json(entry: dict[str, Any]) -> RecognisedCA:
+    certificates = tuple(
+        cert for text in entry["certificates"] for cert in certificates_from_pem(text)
+    )
+    if not certificates:
+        raise ValueError(f"CA {entry['id']} 没有证书")
+    return RecognisedCA(
+        id=entry["id"],
+        name=entry["name"],
+        region=entry["jurisdiction"]["region"],
+        department=entry["jurisdiction"].get("department", ""),
+        certificates=certificates,
+        token_signers=tuple(
+            cert
+            for text in entry.get("token_signers", [])
+            for cert in certificates_from_pem(text)
+        ),
+        license_types=tuple(entry.get("license_types", [ANY])),
+        issuer_codes=tuple(entry.get("issuer_codes", [ANY])),
+        history=tuple(
+            StatusChange(
+                change["status"],
+                _aware(datetime.fromisoformat(change["since"])),
+                change.get("reason", ""),
+            )
+            for change in entry.get("history", [])
+        ),
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
