@@ -60,6 +60,19 @@ def _render(
     canvas.setAuthor(face.authority_name)
     canvas.setSubject(face.elicense_id)
     canvas.setCreator("elicense templates")
+    # Verifiers read these lines from the signed revision to learn which
+    # authority the face names when the register is not at hand.
+    canvas.setKeywords(
+        "\n".join(
+            (
+                f"elicense_id={face.elicense_id}",
+                f"license_type={template.license_type}",
+                f"holder_code={values.get(template.holder_code_field, '')}",
+                f"authority_code={face.authority_code}",
+                f"authority_name={face.authority_name}",
+            )
+        )
+    )
 
     painter = Painter(canvas)
     draw_frame(canvas)
