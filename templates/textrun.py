@@ -93,8 +93,10 @@ def line_width(text: str, face: Face, size: float, field: str) -> float:
 def wrap(text: str, face: Face, size: float, width: float, field: str) -> list[str]:
     """Break CJK text into lines no wider than ``width`` points.
 
-    Breaks fall between any two characters, except that closing punctuation
-    never starts a line: the character before it moves down with it.
+    Breaks fall between any two characters, also inside Latin words, except
+    that closing punctuation never starts a line and opening punctuation never
+    ends one: the character before the break then moves down too. Widths are
+    unshaped, so Mongolian text must not be wrapped here.
     """
     fontset.check_coverage(text, face, field)
     lines: list[str] = []
