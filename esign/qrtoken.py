@@ -103,7 +103,11 @@ def sign_token(claims: TokenClaims, signer: TokenSigner) -> str:
         )
     kid = key_id(signer.certificate)
     payload = cbor2.dumps(_claims_to_list(claims))
-    der_signature = signer.key.sign(DOMAIN + kid + payload, ec.ECDSA(hashes.SHA256()))
+    # Deterministic ECDSA (RFC 6979): the same claims always give the same
+    # token, so the register can rebuild a version's QR URL without storing it.
+    der_signature = signer.key.sign(
+        DOMAIN + kid + payload, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+    )
     r, s = decode_dss_signature(der_signature)
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     token = cbor2.dumps([FORMAT_VERSION, kid, payload, signature])

@@ -244,3 +244,14 @@ def test_token_signer_certificate_published_under_issuing_ca(dev_pki):
 
     assert certificate.issuer == issuing.subject
     assert isinstance(certificate, x509.Certificate)
+
+
+def test_sign_token_is_deterministic(token_signer):
+    claims = TokenClaims(
+        elicense_id="1.2.156.3005.2.11150000MA7XQ0CB8J001.11152921MA9U9BMD6Q.20250000001.001.X",
+        holder_code="91350100M000100Y43",
+        issued_on=date(2025, 1, 2),
+        valid_to=None,
+        version=1,
+    )
+    assert sign_token(claims, token_signer) == sign_token(claims, token_signer)
