@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing.synchronize
 
 from factories import version_create
+from standins import StandInSigner, render_stand_in
 
+from common.authority import AuthorityRegistry
 from common.errors import ConflictError
+from license_store.blobs import FileBlobStore
 from license_store.db import create_engine_for
+from license_store.issuance import IssuanceService
 from license_store.repository import Repository
+from templates import load_catalogue
 
 
 def add_version_once(
@@ -58,5 +64,38 @@ def add_versions_repeatedly(
                 continue
             won.append(added.version)
         return won
+    finally:
+        engine.dispose()
+
+
+def issue_once(
+    database_url: str,
+    blob_root: str,
+    record: dict,
+    idempotency_key: str | None,
+    barrier: multiprocessing.synchronize.Barrier,
+) -> str:
+    """Issue ``record`` after all workers reach the barrier; return the outcome."""
+    engine = create_engine_for(database_url)
+    try:
+        service = IssuanceService(
+            Repository(engine),
+            FileBlobStore(blob_root),
+            catalogue=load_catalogue(),
+            authorities=AuthorityRegistry.load(),
+            signer_for=lambda authority_code: StandInSigner(),
+            make_qr_text=lambda claims: f"QR {claims.elicense_id}",
+            render=render_stand_in,
+            today=lambda: dt.date(2025, 3, 1),
+        )
+        barrier.wait(timeout=30)
+        try:
+            issued = service.issue(
+                record, operator="测试员", idempotency_key=idempotency_key
+            )
+        except ConflictError as error:
+            return f"conflict: {error.message}"
+        state = "replayed" if issued.replayed else "issued"
+        return f"{state}: {issued.elicense_id}"
     finally:
         engine.dispose()
