@@ -20,7 +20,8 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -221,48 +222,60 @@ class IssuanceService:
         """
         prepared = self._prepare(raw)
         request_hash = hash_request(_jsonable(prepared.record))
-        authority_code = prepared.authority.code
-        stored_sha256: str | None = None
-        try:
-            with self.repository.transaction():
-                self.repository.lock_holder(
-                    prepared.holder_code, prepared.template.license_type
+        # NOTE: the transaction stays open while the PDF is rendered and signed,
+        # because the serial on the face must commit with the rows. On SQLite
+        # other writers wait meanwhile (up to the busy timeout).
+        with (
+            self._blobs_discarded_on_failure() as written,
+            self.repository.transaction(),
+        ):
+            self.repository.lock_holder(
+                prepared.holder_code, prepared.template.license_type
+            )
+            if idempotency_key is not None:
+                replay = self._replay(idempotency_key, prepared, request_hash)
+                if replay is not None:
+                    return replay
+            if not new_on_purpose:
+                self._reject_duplicate(prepared)
+            version = self._issue_first_version(prepared, written)
+            self._record(prepared, version, Operation.ISSUE, operator, reason)
+            if idempotency_key is not None:
+                self.repository.store_idempotency_key(
+                    idempotency_key,
+                    prepared.authority.code,
+                    request_hash,
+                    version.license_id,
+                    version.version,
                 )
-                if idempotency_key is not None:
-                    found = self.repository.find_idempotency_key(
-                        idempotency_key, authority_code, request_hash
-                    )
-                    if found is not None:
-                        row = self.repository.get_version(
-                            found.license_id, found.version
-                        )
-                        return IssuedLicense.from_row(row, replayed=True)
-                if not new_on_purpose:
-                    self._reject_duplicate(prepared)
-                serial = self.repository.next_serial(authority_code, self.today().year)
-                identifier = ElicenseIdentifier(
-                    prepared.template.catalogue_code, authority_code, serial, 1
-                )
-                pdf = self._produce_pdf(prepared, identifier)
-                stored_sha256 = self.blobs.put(pdf)
-                version = self._insert_license(prepared, serial, pdf, stored_sha256)
-                self._record(prepared, version, Operation.ISSUE, operator, reason)
-                if idempotency_key is not None:
-                    self.repository.store_idempotency_key(
-                        idempotency_key,
-                        authority_code,
-                        request_hash,
-                        version.license_id,
-                        version.version,
-                    )
-        except BaseException:
-            if stored_sha256 is not None:
-                self._discard_blob(stored_sha256)
-            raise
         log.info(
             "issued license %s version 1 (%s)", version.license_id, version.elicense_id
         )
         return IssuedLicense.from_row(version)
+
+    def _replay(
+        self, idempotency_key: str, prepared: _Prepared, request_hash: str
+    ) -> IssuedLicense | None:
+        found = self.repository.find_idempotency_key(
+            idempotency_key, prepared.authority.code, request_hash
+        )
+        if found is None:
+            return None
+        row = self.repository.get_version(found.license_id, found.version)
+        log.info("replayed license %s version %s", row.license_id, row.version)
+        return IssuedLicense.from_row(row, replayed=True)
+
+    def _issue_first_version(
+        self, prepared: _Prepared, written: list[str]
+    ) -> LicenseVersion:
+        authority_code = prepared.authority.code
+        serial = self.repository.next_serial(authority_code, self.today().year)
+        identifier = ElicenseIdentifier(
+            prepared.template.catalogue_code, authority_code, serial, 1
+        )
+        pdf = self._produce_pdf(prepared, identifier)
+        written.append(self.blobs.put(pdf))
+        return self._insert_license(prepared, serial, pdf, written[-1])
 
     def reissue(
         self,
@@ -291,31 +304,26 @@ class IssuanceService:
         license = self.repository.get_license(license_id)
         prepared = self._prepare(raw)
         _check_same_license(license, prepared)
-        stored_sha256: str | None = None
-        try:
-            with self.repository.transaction():
-                locked = self.repository.lock_license(license_id)
-                self.repository.check_new_version_allowed(locked, expected_version)
-                identifier = ElicenseIdentifier(
-                    locked.type_code,
-                    locked.issuer_code,
-                    locked.serial,
-                    locked.current_version + 1,
-                )
-                pdf = self._produce_pdf(prepared, identifier)
-                stored_sha256 = self.blobs.put(pdf)
-                version = self.repository.add_version(
-                    license_id,
-                    self._version_create(prepared, pdf, stored_sha256),
-                    expected_version=expected_version,
-                )
-                self._record(
-                    prepared, version, operation, operator, reason, legal_basis
-                )
-        except BaseException:
-            if stored_sha256 is not None:
-                self._discard_blob(stored_sha256)
-            raise
+        with (
+            self._blobs_discarded_on_failure() as written,
+            self.repository.transaction(),
+        ):
+            locked = self.repository.lock_license(license_id)
+            self.repository.check_new_version_allowed(locked, expected_version)
+            identifier = ElicenseIdentifier(
+                locked.type_code,
+                locked.issuer_code,
+                locked.serial,
+                locked.current_version + 1,
+            )
+            pdf = self._produce_pdf(prepared, identifier)
+            written.append(self.blobs.put(pdf))
+            version = self.repository.add_version(
+                license_id,
+                self._version_create(prepared, pdf, written[-1]),
+                expected_version=expected_version,
+            )
+            self._record(prepared, version, operation, operator, reason, legal_basis)
         log.info(
             "%s license %s version %s (%s)",
             operation,
@@ -505,13 +513,26 @@ class IssuanceService:
             )
         )
 
+    @contextmanager
+    def _blobs_discarded_on_failure(self) -> Iterator[list[str]]:
+        """Yield a list for the digests written, and remove them on failure.
+
+        Enter it before the transaction, so the removal runs after rollback.
+        A blob that a committed version refers to is kept.
+        """
+        written: list[str] = []
+        try:
+            yield written
+        except BaseException:
+            for sha256 in written:
+                self._discard_blob(sha256)
+            raise
+
     def _discard_blob(self, sha256: str) -> None:
-        # The rows did not commit: remove the blob unless a committed version
-        # already refers to the same bytes.
         try:
             if self.repository.find_version_by_pdf_sha256(sha256) is None:
                 self.blobs.delete(sha256)
-        except Exception:
+        except Exception:  # the error that made the issue fail matters more
             log.warning("could not remove orphan blob %s", sha256, exc_info=True)
 
 

@@ -1,9 +1,9 @@
 """Fixtures: a migrated register on SQLite and on PostgreSQL.
 
 PostgreSQL runs at 127.0.0.1:5432 (user postgres, trust authentication).
-Each test gets its own schema in the ``test`` database, dropped afterwards. When the server cannot be reached the PostgreSQL cases
-are skipped with the reason, unless ELICENSE_REQUIRE_POSTGRES=1 makes them
-fail instead.
+Each test gets its own schema in the ``test`` database, dropped afterwards.
+When the server cannot be reached the PostgreSQL cases are skipped with the
+reason, unless ELICENSE_REQUIRE_POSTGRES=1 makes them fail instead.
 """
 
 from __future__ import annotations
