@@ -71,5 +71,7 @@ class PermissionDeniedError(ElicenseError):
 
 
 def _shorten(value: object, limit: int = 80) -> str:
+    if value is None:
+        return "（空）"
     text = repr(value) if not isinstance(value, str) else value
     return text if len(text) <= limit else text[: limit - 1] + "…"
