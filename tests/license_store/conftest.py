@@ -40,7 +40,7 @@ def _postgres_unavailable_reason() -> str | None:
         with psycopg.connect(PG_ADMIN_DSN):
             return None
     except psycopg.OperationalError as error:
-        return f"PostgreSQL at 127.0.0.1:5432 unreachable: {error}".strip()
+        return f"PostgreSQL unreachable: {error}".strip()
 
 
 def _require_postgres() -> None:

@@ -411,3 +411,27 @@ def test_public_version_leaves_out_record(repository: Repository) -> None:
 
     assert "record" not in public.model_dump()
     assert public.elicense_id == version.elicense_id
+
+
+def test_renew_after_expiry_sets_valid(repository: Repository) -> None:
+    license, _ = add_one(repository)
+    repository.set_status(
+        license.id, LicenseStatus.EXPIRED, event(license.id, Operation.EXPIRE)
+    )
+
+    repository.add_version(license.id, version_create(b"v2"), expected_version=1)
+
+    assert repository.get_license(license.id).status == LicenseStatus.VALID
+
+
+def test_version_999_is_the_last(repository: Repository) -> None:
+    license, _ = add_one(repository)
+    with repository.transaction() as session:
+        row = repository.lock_license(license.id)
+        row.current_version = 999
+        session.add(row)
+
+    with pytest.raises(ConflictError, match="版本号已用尽"):
+        repository.add_version(
+            license.id, version_create(b"v1000"), expected_version=999
+        )
