@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 # An issue in progress has written its blob but not yet committed its rows,
 # so younger orphans are never deleted. One hour is far above the seconds an
-# issue takes; it is a safety margin, not a measured bound.
+# issue takes. It is a safety margin, not a measured bound.
 DEFAULT_ORPHAN_MIN_AGE_SECONDS = 3600.0
 
 
