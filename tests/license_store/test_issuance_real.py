@@ -1,8 +1,8 @@
-"""Issuing through the real renderer (templates) and the real seal signer (esign).
+"""Issuing through the real renderer (templates) and seal signer (esign).
 
-The development PKI is created once per session for two authorities; the
-signature level is B-T with the in-process timestamp authority, so no
-network is needed.
+The development PKI is created once per session for the authorities of the
+records. Signatures are at level B-T with the in-process timestamp authority,
+so no network is needed.
 """
 
 from __future__ import annotations
