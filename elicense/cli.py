@@ -183,5 +183,9 @@ def apikey_create(
     click.echo(key)
 
 
+from elicense.trust_cli import trust  # noqa: E402
+main.add_command(trust)
+
+
 if __name__ == "__main__":
     main()

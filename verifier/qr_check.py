@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from common.errors import ElicenseError, InputError
 from esign.qrtoken import TokenClaims, key_id, read_token, verify_token
 from verifier.register import RegisterLookup
-from verifier.trustlist import TrustList
+from verifier.trustlist import RecognisedCA, TrustList
 from verifier.verdict import LicenseFacts
 
 logger = logging.getLogger(__name__)
@@ -77,9 +77,12 @@ class QrVerifier:
             return _red("二维码签名无效，证照可能是伪造的", error.message)
 
         # Step 2: the CA behind the token signer is recognised.
-        refusal = self._ca_refusal(read_token(token).kid, now)
+        ca = self._token_ca(read_token(token).kid)
+        refusal = _ca_refusal(ca, now)
         if refusal:
             return _red("二维码签发方不受信任", refusal, claims=claims)
+        if ca is not None and ca.imported_from is not None:
+            return _foreign_result(ca, claims, self.register)
 
         # Step 3: register status.
         if self.register is None:
@@ -99,17 +102,39 @@ class QrVerifier:
             )
         return _status_result(claims, facts)
 
-    def _ca_refusal(self, kid: bytes, now: datetime) -> str | None:
+    def _token_ca(self, kid: bytes) -> RecognisedCA | None:
         for cert in self.trust.token_certificates():
-            if key_id(cert) != kid:
-                continue
-            ca = self.trust.ca_for_certificate(cert)
-            status = ca.status_at(now) if ca else None
-            if status is not None and status.status == "recognised":
-                return None
-            name = ca.name if ca else "未知 CA"
-            return f"签发二维码的 CA「{name}」当前不在互认范围内"
+            if key_id(cert) == kid:
+                return self.trust.ca_for_certificate(cert)
+        return None
+
+
+def _ca_refusal(ca: RecognisedCA | None, now: datetime) -> str | None:
+    if ca is None:
         return "信任列表中没有该二维码的签名证书"
+    status = ca.status_at(now)
+    if status is not None and status.status == "recognised":
+        return None
+    return f"签发二维码的 CA「{ca.name}」当前不在互认范围内"
+
+
+def _foreign_result(
+    ca: RecognisedCA, claims: TokenClaims, register: RegisterLookup | None
+) -> QrResult:
+    """Report a token of an imported CA: authentic, status kept elsewhere."""
+    facts = register.facts_for_elicense_id(claims.elicense_id) if register else None
+    if facts is not None:
+        return _status_result(claims, facts)
+    return QrResult(
+        Signal.GREEN,
+        "证照二维码真实有效（互认地区签发）",
+        (
+            f"二维码由互认 CA「{ca.name}」的签名证书签发",
+            "本地登记库不含外地证照，现行状态请向颁发机构确认",
+        ),
+        True,
+        claims,
+    )
 
 
 def _red(headline: str, reason: str, *, claims: TokenClaims | None = None) -> QrResult:

@@ -48,6 +48,8 @@ class RecognisedCA:
     license_types: tuple[str, ...] = (ANY,)
     issuer_codes: tuple[str, ...] = (ANY,)
     history: tuple[StatusChange, ...] = ()
+    # SHA-256 (hex) of the other deployment's root when imported, else None.
+    imported_from: str | None = None
 
     @property
     def fingerprints(self) -> frozenset[bytes]:
@@ -76,6 +78,9 @@ class TrustList:
 
     cas: list[RecognisedCA] = field(default_factory=list)
     crls: list[crl.CertificateList] = field(default_factory=list)
+    # Issue time of the last signed list imported per anchor (SHA-256 hex),
+    # so that an older list cannot be replayed over a newer one.
+    imports: dict[str, str] = field(default_factory=dict)
 
     # Certificates for pyhanko's validation context.
     def anchor_certificates(self) -> list[x509.Certificate]:
@@ -150,7 +155,11 @@ class TrustList:
 
     # Serialisation
     def to_json(self) -> dict[str, Any]:
-        return {"format": 1, "cas": [_ca_to_json(ca) for ca in self.cas]}
+        return {
+            "format": 1,
+            "cas": [_ca_to_json(ca) for ca in self.cas],
+            "imports": dict(self.imports),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any], source: str = "信任列表") -> TrustList:
@@ -161,7 +170,10 @@ class TrustList:
                 f"{source} 格式错误：{error!r}",
                 fix="请使用 elicense trust export 导出的信任列表",
             ) from error
-        return cls(cas=cas)
+        imports = data.get("imports", {})
+        if not isinstance(imports, dict):
+            raise InputError(f"{source} 格式错误：imports 不是对象")
+        return cls(cas=cas, imports={str(k): str(v) for k, v in imports.items()})
 
     def save(self, trust_dir: Path) -> Path:
         path = trust_dir / TRUST_LIST_FILE
@@ -190,7 +202,17 @@ class TrustList:
         for ca in self.cas:
             if ca.id == ca_id:
                 return ca
-        raise InputError(f"信任列表中没有 CA {ca_id}", field="ca_id", value=ca_id)
+        known = "、".join(ca.id for ca in self.cas)
+        raise InputError(
+            f"信任列表中没有 CA {ca_id}",
+            field="ca_id",
+            value=ca_id,
+            fix=f"请使用 elicense trust list 列出的编号之一：{known}",
+        )
+
+    def replace(self, ca: RecognisedCA) -> None:
+        """Replace the entry with the same id, keeping its position."""
+        self.cas = [ca if existing.id == ca.id else existing for existing in self.cas]
 
 
 def _load_crl(path: Path) -> crl.CertificateList:
@@ -224,6 +246,7 @@ def _ca_to_json(ca: RecognisedCA) -> dict[str, Any]:
             {"status": change.status, "since": change.since.isoformat(), "reason": change.reason}
             for change in ca.history
         ],
+        "imported_from": ca.imported_from,
     }
 
 
@@ -254,6 +277,7 @@ def _ca_from_json(entry: dict[str, Any]) -> RecognisedCA:
             )
             for change in entry.get("history", [])
         ),
+        imported_from=entry.get("imported_from"),
     )
 
 
