@@ -16,5 +16,9 @@ class VerificationLimits:
     max_bytes: int = 10 * 1024 * 1024
     max_revisions: int = 32
     max_objects: int = 20_000
-    # NOTE: checked between steps; a single pathological step can run over it.
+    # Enforced by killing the worker process that runs the verification.
     max_seconds: float = 10.0
+    # Address-space cap of that worker; the service itself needs about 300 MB.
+    max_worker_memory_bytes: int = 2 * 1024 * 1024 * 1024
+    # False runs the steps in the calling process, without the hard deadline.
+    isolate: bool = True

@@ -32,7 +32,9 @@ from pyhanko.sign.validation.status import PdfSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
 from verifier.certs import organization_code_of
+from verifier.isolation import WorkerFailed, call_with_deadline
 from verifier.limits import VerificationLimits
+from verifier.prechecks import precheck_problem
 from verifier.register import RegisterLookup
 from verifier.trustlist import TrustList
 from verifier.verdict import (
@@ -119,6 +121,28 @@ class PdfVerifier:
            license and that the authority may issue this license type;
         7. find the registered version equal to this document and its status.
         """
+        problem = precheck_problem(data, self.limits)
+        if problem is not None:
+            return _rejected_verdict(problem)
+        lookup = _prefetch(self.register, data)
+        checker = PdfVerifier(self.trust, lookup, self.limits)
+        if not self.limits.isolate:
+            return checker.verify_steps(data)
+        try:
+            finished = call_with_deadline(
+                lambda: checker.verify_steps(data),
+                self.limits.max_seconds,
+                self.limits.max_worker_memory_bytes,
+            )
+        except WorkerFailed as error:
+            logger.warning("verification worker failed: %s", error)
+            return _rejected_verdict("文件无法处理：解析时耗尽资源或出现异常")
+        if finished is None:
+            return _timed_out_verdict(self.limits.max_seconds)
+        return finished.value
+
+    def verify_steps(self, data: bytes) -> Verdict:
+        """Run the seven steps in this process, with no hard deadline."""
         run = _Run(data=data, started=time.monotonic(), steps=[])
         phases = (
             self._parse,
@@ -129,63 +153,36 @@ class PdfVerifier:
             self._check_seal,
             self._check_register,
         )
-        for phase in phases:
-            if self._blocked(run):
-                name = list(STEP_TITLES)[len(run.steps)]
-                run.record(name, StepStatus.SKIPPED, "前序步骤未通过，本步骤未执行")
+        for name, phase in zip(STEP_TITLES, phases):
+            blocked = self._blocked(run)
+            if blocked is not None:
+                run.record(name, *blocked)
                 continue
             try:
                 phase(run)
             except MALFORMED_INPUT_ERRORS as error:
-                name = list(STEP_TITLES)[len(run.steps)]
                 logger.info("verification step %s rejected input: %r", name, error)
                 run.record(name, StepStatus.FAILED, f"文件结构异常，无法处理：{error}")
             except Exception:  # noqa: BLE001 - hostile files reach library corners
-                name = list(STEP_TITLES)[len(run.steps)]
                 logger.exception("verification step %s failed unexpectedly", name)
                 run.record(name, StepStatus.FAILED, "文件无法按 PDF 签名规范处理")
         outcome = bottom_line(run.steps)
         return Verdict(outcome, tuple(run.steps), run.facts, run.signer)
 
-    def _blocked(self, run: _Run) -> bool:
+    def _blocked(self, run: _Run) -> tuple[StepStatus, str] | None:
         if any(step.status == StepStatus.FAILED for step in run.steps[:3]):
-            return True
-        elapsed = time.monotonic() - run.started
-        if elapsed > self.limits.max_seconds and len(run.steps) < len(STEP_TITLES):
-            run.steps.append(
-                StepResult(
-                    len(run.steps) + 1,
-                    list(STEP_TITLES)[len(run.steps)],
-                    "时间预算",
-                    StepStatus.INDETERMINATE,
-                    (f"验证超过时间预算 {self.limits.max_seconds} 秒",),
-                )
-            )
-            return True
-        return False
+            return StepStatus.SKIPPED, "前序步骤未通过，本步骤未执行"
+        if time.monotonic() - run.started > self.limits.max_seconds:
+            budget = self.limits.max_seconds
+            return StepStatus.INDETERMINATE, f"验证超过时间预算 {budget} 秒，本步骤未执行"
+        return None
 
     # Step 1
     def _parse(self, run: _Run) -> None:
         limits = self.limits
-        if not run.data:
-            run.record("parse", StepStatus.FAILED, "文件为空")
-            return
-        if len(run.data) > limits.max_bytes:
-            run.record(
-                "parse",
-                StepStatus.FAILED,
-                f"文件大小 {len(run.data)} 字节超过上限 {limits.max_bytes} 字节",
-            )
-            return
-        if not run.data.lstrip()[:5] == b"%PDF-":
-            run.record("parse", StepStatus.FAILED, "不是 PDF 文件（缺少 %PDF- 文件头）")
-            return
-        if run.data.count(b"startxref") > limits.max_revisions:
-            run.record(
-                "parse",
-                StepStatus.FAILED,
-                f"修订版本数超过上限 {limits.max_revisions}",
-            )
+        problem = precheck_problem(run.data, limits)
+        if problem is not None:
+            run.record("parse", StepStatus.FAILED, problem)
             return
         reader = PdfFileReader(BytesIO(run.data), strict=False)
         if reader.encrypted:
@@ -382,6 +379,15 @@ class PdfVerifier:
             return
         digest = hashlib.sha256(run.data).hexdigest()
         facts = self.register.facts_for_pdf(digest)
+        foreign = self._foreign_ca_name(run)
+        if facts is None and foreign is not None:
+            run.record(
+                "register",
+                StepStatus.WARNING,
+                f"证照由互认 CA「{foreign}」签发，本地登记库不含外地证照",
+                "证照的现行状态请向颁发机构或其核验服务确认",
+            )
+            return
         if facts is None:
             run.record(
                 "register",
@@ -392,6 +398,12 @@ class PdfVerifier:
         run.facts = facts
         verdict = _register_status_step(facts)
         run.record("register", verdict[0], *verdict[1])
+
+
+    def _foreign_ca_name(self, run: _Run) -> str | None:
+        path = run.status.validation_path if run.status is not None else None
+        ca = self.trust.ca_of_path(path)
+        return ca.name if ca is not None and ca.imported_from else None
 
 
 def _register_status_step(facts: LicenseFacts) -> tuple[StepStatus, tuple[str, ...]]:
@@ -479,6 +491,51 @@ def _facts_from_document_info(
         authority_code=fields.get("authority_code"),
         authority_name=fields.get("authority_name"),
     )
+
+
+class _PrefetchedLookup:
+    """The register's answer for one document, looked up before the fork."""
+
+    def __init__(self, pdf_sha256: str, facts: LicenseFacts | None) -> None:
+        self.pdf_sha256 = pdf_sha256
+        self.facts = facts
+
+    def facts_for_pdf(self, pdf_sha256: str) -> LicenseFacts | None:
+        return self.facts if pdf_sha256 == self.pdf_sha256 else None
+
+    def facts_for_elicense_id(self, elicense_id: str) -> LicenseFacts | None:
+        return None
+
+
+def _prefetch(register: RegisterLookup | None, data: bytes) -> RegisterLookup | None:
+    if register is None:
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    return _PrefetchedLookup(digest, register.facts_for_pdf(digest))
+
+
+def _rejected_verdict(reason: str) -> Verdict:
+    return _verdict_from_first_step(StepStatus.FAILED, reason)
+
+
+def _timed_out_verdict(seconds: float) -> Verdict:
+    reason = f"验证超过时间预算 {seconds} 秒，已中止；文件可能经过特殊构造"
+    return _verdict_from_first_step(StepStatus.INDETERMINATE, reason)
+
+
+def _verdict_from_first_step(status: StepStatus, reason: str) -> Verdict:
+    steps = [StepResult(1, "parse", STEP_TITLES["parse"], status, (reason,))]
+    for name in list(STEP_TITLES)[1:]:
+        steps.append(
+            StepResult(
+                STEP_NUMBERS[name],
+                name,
+                STEP_TITLES[name],
+                StepStatus.SKIPPED,
+                ("前序步骤未通过，本步骤未执行",),
+            )
+        )
+    return Verdict(bottom_line(steps), tuple(steps))
 
 
 __all__ = ["PdfVerifier", "Outcome", "STEP_TITLES"]

@@ -1,0 +1,33 @@
+"""Cheap checks on raw bytes that run before any PDF parsing.
+
+Each check is one linear scan, so a hostile file with thousands of
+revisions or objects is rejected in milliseconds, before pyhanko spends
+time on it. Counts of keywords are upper bounds of what a parser would
+find (a keyword can also appear inside a stream), which errs towards
+rejection, and licenses stay far below the limits.
+"""
+
+from __future__ import annotations
+
+import re
+
+from verifier.limits import VerificationLimits
+
+OBJECT_HEADER = re.compile(rb"\d+\s+\d+\s+obj\b")
+
+
+def precheck_problem(data: bytes, limits: VerificationLimits) -> str | None:
+    """Return why ``data`` cannot be a license PDF within the limits, or None."""
+    if not data:
+        return "文件为空"
+    if len(data) > limits.max_bytes:
+        return f"文件大小 {len(data)} 字节超过上限 {limits.max_bytes} 字节"
+    if data.lstrip()[:5] != b"%PDF-":
+        return "不是 PDF 文件（缺少 %PDF- 文件头）"
+    revisions = data.count(b"startxref")
+    if revisions > limits.max_revisions:
+        return f"修订版本数 {revisions} 超过上限 {limits.max_revisions}"
+    objects = len(OBJECT_HEADER.findall(data))
+    if objects > limits.max_objects:
+        return f"对象数 {objects} 超过上限 {limits.max_objects}"
+    return None
