@@ -366,6 +366,57 @@ class Repository:
             items = list(session.exec(statement).all())
         return Page(items, total, page, page_size)
 
+    def licenses_by_issuer(
+        self,
+        issuer_code: str,
+        status: LicenseStatus | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> Page[License]:
+        """Return an authority's licenses, newest first, optionally by status."""
+        _check_page(page, page_size)
+        conditions: list[Any] = [License.issuer_code == normalize_code(issuer_code)]
+        if status is not None:
+            conditions.append(License.status == LicenseStatus(status))
+        statement = (
+            select(License)
+            .where(*conditions)
+            .order_by(License.id.desc())  # type: ignore[union-attr]
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+        with self._reading() as session:
+            total = session.exec(
+                select(func.count(License.id)).where(*conditions)
+            ).one()
+            items = list(session.exec(statement).all())
+        return Page(items, total, page, page_size)
+
+    def licenses_past_valid_to(self, today: dt.date, limit: int = 500) -> list[License]:
+        """Return valid (有效) licenses whose current version ended before today.
+
+        A job marks them 失效 with ``set_status`` and ``Operation.EXPIRE``.
+        """
+        statement = (
+            select(License)
+            .join(
+                LicenseVersion,
+                sa.and_(
+                    LicenseVersion.license_id == License.id,
+                    LicenseVersion.version == License.current_version,
+                ),
+            )
+            .where(
+                License.status == LicenseStatus.VALID,
+                LicenseVersion.valid_to.is_not(None),  # type: ignore[union-attr]
+                LicenseVersion.valid_to < today,  # type: ignore[operator]
+            )
+            .order_by(License.id)
+            .limit(limit)
+        )
+        with self._reading() as session:
+            return list(session.exec(statement).all())
+
     def current_license_of_holder(
         self, holder_code: str, license_type: str
     ) -> License | None:
@@ -452,6 +503,20 @@ class Repository:
             select(LicenseEvent)
             .where(LicenseEvent.license_id == license_id)
             .order_by(LicenseEvent.id)
+        )
+        with self._reading() as session:
+            return list(session.exec(statement).all())
+
+    def events_after(self, last_id: int = 0, limit: int = 1000) -> list[LicenseEvent]:
+        """Return events with an id above ``last_id`` in log order.
+
+        The id order is the order of the leaves for a Merkle log.
+        """
+        statement = (
+            select(LicenseEvent)
+            .where(LicenseEvent.id > last_id)  # type: ignore[operator]
+            .order_by(LicenseEvent.id)
+            .limit(limit)
         )
         with self._reading() as session:
             return list(session.exec(statement).all())

@@ -435,3 +435,50 @@ def test_version_999_is_the_last(repository: Repository) -> None:
         repository.add_version(
             license.id, version_create(b"v1000"), expected_version=999
         )
+
+
+def test_licenses_by_issuer_filters_status(repository: Repository) -> None:
+    first, _ = add_one(repository, HOLDER, ISSUER)
+    add_one(repository, OTHER_HOLDER, ISSUER)
+    add_one(repository, HOLDER, OTHER_ISSUER)
+    repository.set_status(
+        first.id, LicenseStatus.SUSPENDED, event(first.id, Operation.SUSPEND)
+    )
+
+    everything = repository.licenses_by_issuer(ISSUER)
+    suspended = repository.licenses_by_issuer(ISSUER, status=LicenseStatus.SUSPENDED)
+
+    assert everything.total == 2
+    assert suspended.total == 1
+    assert suspended.items[0].id == first.id
+
+
+def test_licenses_past_valid_to(repository: Repository) -> None:
+    ended, _ = add_one(repository, HOLDER)
+    repository.add_version(
+        ended.id,
+        version_create(b"v2", valid_to=dt.date(2025, 6, 30)),
+        expected_version=1,
+    )
+    add_one(repository, OTHER_HOLDER)  # open-ended (长期)
+
+    before = repository.licenses_past_valid_to(dt.date(2025, 6, 30))
+    after = repository.licenses_past_valid_to(dt.date(2025, 7, 1))
+
+    assert before == []
+    assert [license.id for license in after] == [ended.id]
+
+
+def test_events_after_in_log_order(repository: Repository) -> None:
+    license, _ = add_one(repository)
+    recorded = [
+        repository.record_event(event(license.id, operation))
+        for operation in (Operation.ISSUE, Operation.SUSPEND, Operation.LIFT)
+    ]
+
+    all_events = repository.events_after()
+    later = repository.events_after(recorded[0].id)
+
+    assert [e.leaf_hash for e in all_events] == [e.leaf_hash for e in recorded]
+    assert [e.id for e in later] == [recorded[1].id, recorded[2].id]
+    assert repository.events_after(recorded[0].id, limit=1)[0].id == recorded[1].id
