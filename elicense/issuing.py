@@ -11,7 +11,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from common.authority import Authority, AuthorityRegistry
 from elicense.secrets import load_passphrase
@@ -22,7 +22,7 @@ from esign.seal_artwork import VectorSeal
 from esign.signing import LicenseSigner, SealBox, SignatureLevel
 from esign.timestamps import answer_timestamp_request
 from license_store.issuance import FaceInfo, IssuanceService, IssuedLicense, Rejection
-from license_store.records import read_records
+from license_store.records import RecordLine, read_records
 from license_store.repository import hash_request
 from templates import FaceContext, render_license
 from templates.mongolian import authority_name_mn
@@ -153,7 +153,13 @@ class IssuingStack:
         return self.describe(issued)
 
     def issue_file(self, path: Path, *, out_dir: Path | None, operator: str) -> FileSummary:
-        """Issue every record of a file; a repeated run issues nothing new.
+        """Issue every record of a file; a repeated run issues nothing new."""
+        return self.issue_lines(read_records(path), out_dir=out_dir, operator=operator)
+
+    def issue_lines(
+        self, lines: Iterable[RecordLine], *, out_dir: Path | None, operator: str
+    ) -> FileSummary:
+        """Issue records read from a file; a rejected record never stops the run.
 
         Each record is sent with an idempotency key derived from its content,
         so running the same file twice returns the first results.
@@ -164,7 +170,7 @@ class IssuingStack:
         summary = FileSummary()
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-        for line in read_records(path):
+        for line in lines:
             outcome = self._issue_line(line, operator)
             if isinstance(outcome, Rejection):
                 summary.rejected.append(outcome)
