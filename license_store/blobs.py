@@ -41,12 +41,13 @@ class FileBlobStore:
     def put(self, data: bytes) -> str:
         """Store ``data`` durably and return its SHA-256 in hex.
 
-        Storing the same bytes twice keeps the first file. Raises StorageError
-        when the file cannot be written.
+        Storing the same bytes twice keeps the first file, unless its size
+        shows that it was truncated, in which case it is written again.
+        Raises StorageError when the file cannot be written.
         """
         digest = sha256_hex(data)
         path = self.path_for(digest)
-        if path.exists():
+        if _has_size(path, len(data)):
             return digest
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +105,13 @@ class FileBlobStore:
             for path in sorted(prefix.iterdir()):
                 if _HEX_DIGEST.fullmatch(path.name) and path.name[:2] == prefix.name:
                     yield path.name
+
+
+def _has_size(path: Path, size: int) -> bool:
+    try:
+        return path.stat().st_size == size
+    except FileNotFoundError:
+        return False
 
 
 def _checked_digest(sha256: str) -> str:

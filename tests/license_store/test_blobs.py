@@ -76,3 +76,11 @@ def test_iter_digests_skips_temporary_files(store: FileBlobStore) -> None:
 
 def test_empty_store_lists_nothing(store: FileBlobStore) -> None:
     assert list(store.iter_digests()) == []
+
+
+def test_put_repairs_truncated_blob(store: FileBlobStore) -> None:
+    digest = store.put(b"complete content")
+    store.path_for(digest).write_bytes(b"compl")
+
+    assert store.put(b"complete content") == digest
+    assert store.get(digest) == b"complete content"
