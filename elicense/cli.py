@@ -84,15 +84,27 @@ def init(data_dir: Path, public_url: str | None) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="另存 PDF 的目录。")
 @click.option("--operator", default="batch", show_default=True, help="记入操作日志的经办人。")
 @click.option("--public-url", help="二维码中的服务地址（默认取 ELICENSE_PUBLIC_URL）。")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="并行签发的进程数（一般取 CPU 核数）。",
+)
 @reports_errors
 def issue(
-    data_dir: Path, records: Path, out: Path | None, operator: str, public_url: str | None
+    data_dir: Path,
+    records: Path,
+    out: Path | None,
+    operator: str,
+    public_url: str | None,
+    workers: int,
 ) -> None:
     """签发 JSON Lines 或 CSV 文件中的证照记录。"""
-    from elicense.context import ServiceContext
+    from elicense.batch import issue_file
 
-    context = ServiceContext(_settings(data_dir, public_url=public_url))
-    summary = context.issue_file(records, out_dir=out, operator=operator)
+    settings = _settings(data_dir, public_url=public_url)
+    summary = issue_file(settings, records, out_dir=out, operator=operator, workers=workers)
     for rejection in summary.rejected:
         where = f"字段 {rejection.field}（值 {rejection.value!r}）：" if rejection.field else ""
         click.echo(f"拒绝 第 {rejection.line_no} 行：{where}{rejection.message}", err=True)

@@ -50,6 +50,7 @@ class FileSummary:
     repeated_count: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    first_elicense_id: str | None = None
     first_verify_url: str | None = None
 
 
@@ -179,7 +180,8 @@ class IssuingStack:
                 summary.repeated_count += 1
             else:
                 summary.issued_count += 1
-            if summary.first_verify_url is None:
+            if summary.first_elicense_id is None:
+                summary.first_elicense_id = outcome.elicense_id
                 summary.first_verify_url = self.verify_url_of(outcome.elicense_id)
             if out_dir is not None:
                 data = self.context.blobs.get(outcome.pdf_sha256)
