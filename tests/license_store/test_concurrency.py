@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 from factories import ISSUER, license_create, version_create
-from workers import add_version_once, add_versions_repeatedly, issue_once
+from workers import (
+    add_version_once,
+    add_versions_repeatedly,
+    allocate_serials,
+    issue_once,
+)
 
 from license_store.blobs import FileBlobStore
 from license_store.repository import Repository
@@ -130,3 +135,20 @@ def test_parallel_idempotent_issue_replays(
     assert outcomes[1].startswith("replayed: ")
     assert outcomes[0].split(": ")[1] == outcomes[1].split(": ")[1]
     assert repository.licenses_by_holder_code(HOLDER_OF_FIRST_RECORD).total == 1
+
+
+def test_parallel_serials_unique_and_contiguous(database_url: str) -> None:
+    workers, count = 4, 10
+    manager = SPAWN.Manager()
+    barrier = manager.Barrier(workers)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=SPAWN) as pool:
+            futures = [
+                pool.submit(allocate_serials, database_url, ISSUER, count, barrier)
+                for _ in range(workers)
+            ]
+            serials = [serial for future in futures for serial in future.result(120)]
+    finally:
+        manager.shutdown()
+
+    assert sorted(serials) == [f"2025{n:07d}" for n in range(1, workers * count + 1)]

@@ -99,3 +99,19 @@ def issue_once(
         return f"{state}: {issued.elicense_id}"
     finally:
         engine.dispose()
+
+
+def allocate_serials(
+    database_url: str,
+    issuer_code: str,
+    count: int,
+    barrier: multiprocessing.synchronize.Barrier,
+) -> list[str]:
+    """Allocate ``count`` serials, each in a transaction of its own."""
+    engine = create_engine_for(database_url)
+    try:
+        repository = Repository(engine)
+        barrier.wait(timeout=30)
+        return [repository.next_serial(issuer_code, 2025) for _ in range(count)]
+    finally:
+        engine.dispose()
