@@ -82,7 +82,7 @@ class QrVerifier:
         if refusal:
             return _red("二维码签发方不受信任", refusal, claims=claims)
         if ca is not None and ca.imported_from is not None:
-            return _foreign_result(ca, claims, self.register)
+            return _foreign_result(ca, claims)
 
         # Step 3: register status.
         if self.register is None:
@@ -118,13 +118,12 @@ def _ca_refusal(ca: RecognisedCA | None, now: datetime) -> str | None:
     return f"签发二维码的 CA「{ca.name}」当前不在互认范围内"
 
 
-def _foreign_result(
-    ca: RecognisedCA, claims: TokenClaims, register: RegisterLookup | None
-) -> QrResult:
-    """Report a token of an imported CA: authentic, status kept elsewhere."""
-    facts = register.facts_for_elicense_id(claims.elicense_id) if register else None
-    if facts is not None:
-        return _status_result(claims, facts)
+def _foreign_result(ca: RecognisedCA, claims: TokenClaims) -> QrResult:
+    """Report a token of an imported CA: authentic, status kept elsewhere.
+
+    The local register is not consulted, because another deployment's
+    identifiers may coincide with local ones for a different document.
+    """
     return QrResult(
         Signal.GREEN,
         "证照二维码真实有效（互认地区签发）",

@@ -138,3 +138,28 @@ def client(service_context):
 
     with TestClient(create_app(service_context)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def second_issued(tmp_path_factory: pytest.TempPathFactory) -> IssuedSet:
+    """A second deployment with a PKI of its own and two issued licenses."""
+    base = tmp_path_factory.mktemp("elicense-second")
+    data_dir = base / "data"
+    out_dir = base / "out"
+    records = sample_subset()[2:4]
+    input_file = base / "records.jsonl"
+    input_file.write_text(
+        "\n".join(json.dumps(record, ensure_ascii=False) for record in records) + "\n",
+        encoding="utf-8",
+    )
+    run_cli("init", data_dir=data_dir)
+    result = run_cli("issue", str(input_file), "--out", str(out_dir), data_dir=data_dir)
+    return IssuedSet(data_dir, out_dir, records, result.stdout)
+
+
+def context_for(data_dir: Path):
+    """Build a fresh service context, which reads the trust list again."""
+    from elicense.context import ServiceContext
+    from elicense.settings import Settings
+
+    return ServiceContext(Settings(data_dir=data_dir, public_url=PUBLIC_URL))
