@@ -203,3 +203,51 @@ def _parse_time(text: str) -> datetime:
             fix="例如 2026-12-01T00:00:00+08:00",
         ) from error
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@trust.command("receipt")
+@DATA_DIR_OPTION
+@click.argument("pdf", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="写入签名核验回执（CMS，.p7m）的文件。")
+@_reports_errors
+def receipt_command(data_dir: Path, pdf: Path, out: Path) -> None:
+    """核验证照 PDF 并出具签名的核验回执；退出码同 elicense verify。"""
+    from elicense.context import ServiceContext
+    from elicense.web.receipts import make_receipt
+    from verifier.verdict import Outcome
+
+    context = ServiceContext(Settings(data_dir=data_dir))
+    data = pdf.read_bytes()
+    verdict = context.verify_pdf_sync(data)
+    out.write_bytes(make_receipt(context, verdict, data))
+    click.echo(f"核验结论：{verdict.outcome.label}（{verdict.outcome.value}）")
+    click.echo(f"核验回执：{out}")
+    codes = {Outcome.VALID: 0, Outcome.INVALID: 1, Outcome.INDETERMINATE: 2}
+    sys.exit(codes[verdict.outcome])
+
+
+@trust.command("check-receipt")
+@DATA_DIR_OPTION
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--anchor", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="出具回执的部署的根证书；不给则用信任列表中的全部 CA。")
+@click.option("--document", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="回执对应的 PDF，用于比对文件散列。")
+@_reports_errors
+def check_receipt_command(
+    data_dir: Path, file: Path, anchor: Path | None, document: Path | None
+) -> None:
+    """核对核验回执的签名，并输出回执内容（JSON）。"""
+    import json
+
+    from verifier.receipts import check_receipt
+
+    anchors = [_read_anchor(anchor)] if anchor else _load(data_dir).anchor_certificates()
+    checked = check_receipt(
+        file.read_bytes(), anchors, document.read_bytes() if document else None
+    )
+    click.echo(json.dumps(checked.to_json(), ensure_ascii=False, indent=2))
+    if checked.document_matches is False:
+        click.echo("错误：PDF 与回执记录的文件散列不一致", err=True)
+        sys.exit(1)

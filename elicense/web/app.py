@@ -21,7 +21,13 @@ from common.errors import (
     PermissionDeniedError,
 )
 from elicense.context import ServiceContext
-from elicense.web import issuing_routes, pki_routes, query_routes, verify_routes
+from elicense.web import (
+    issuing_routes,
+    pki_routes,
+    query_routes,
+    receipt_routes,
+    verify_routes,
+)
 from elicense.web.auth import AuthError, RateLimited
 from elicense.web.uploads import UploadTooLarge
 
@@ -50,6 +56,7 @@ def create_app(context: ServiceContext) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.include_router(verify_routes.router)
+    app.include_router(receipt_routes.router)
     app.include_router(query_routes.router)
     app.include_router(issuing_routes.router)
     app.include_router(pki_routes.router)

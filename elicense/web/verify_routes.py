@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from common.errors import InputError
 from elicense.web.deps import PAGES, Context
+from elicense.web.receipts import make_receipt
 from elicense.web.uploads import read_limited_body
+from verifier.trustlist import StatusChange
 
 router = APIRouter()
 HOLDER_CODE_LABELS = {"001": "统一社会信用代码", "111": "公民身份号码"}
@@ -57,12 +62,36 @@ def qr_json(token: str, context: Context) -> JSONResponse:
     description=(
         "请求体为 PDF（Content-Type: application/pdf）或 multipart 表单字段 file。"
         "返回七个步骤的结果和结论 valid / invalid / indeterminate。"
+        "receipt=true 时返回签名的核验回执（CMS，application/pkcs7-mime），"
+        "结论同时写在响应头 X-Verification-Outcome 中；回执可用 "
+        "POST /api/v1/receipts/check 核对。"
     ),
+    responses={
+        200: {
+            "description": "核验结论（JSON）或核验回执（receipt=true）",
+            "content": {"application/pkcs7-mime": {}},
+        },
+        413: {"description": "上传内容超过大小上限"},
+    },
 )
-async def verify_pdf(request: Request, context: Context) -> JSONResponse:
+async def verify_pdf(
+    request: Request,
+    context: Context,
+    receipt: Annotated[bool, Query(description="返回签名的核验回执")] = False,
+) -> Response:
     data = await _read_pdf(request, context)
     verdict = await context.verify_pdf(data)
-    return JSONResponse(verdict.to_json())
+    if not receipt:
+        return JSONResponse(verdict.to_json())
+    signed = await run_in_threadpool(make_receipt, context, verdict, data)
+    return Response(
+        signed,
+        media_type="application/pkcs7-mime",
+        headers={
+            "Content-Disposition": 'attachment; filename="verification-receipt.p7m"',
+            "X-Verification-Outcome": verdict.outcome.value,
+        },
+    )
 
 
 @router.post("/verify", response_class=HTMLResponse, include_in_schema=False)
@@ -86,7 +115,12 @@ def trust_list_page(request: Request, context: Context) -> HTMLResponse:
                 "department": ca.department,
                 "license_types": "、".join(ca.license_types).replace("*", "全部"),
                 "issuer_codes": "、".join(ca.issuer_codes).replace("*", "全部"),
-                "status": "互认中" if status and status.status == "recognised" else "已撤销",
+                "status": _status_label(status),
+                "origin": _origin_label(ca.imported_from),
+                "history": [
+                    f"{change.since:%Y-%m-%d %H:%M} {_status_label(change)} {change.reason}"
+                    for change in ca.history
+                ],
             }
         )
     return PAGES.TemplateResponse(request, "trust_list.html", {"cas": rows})
@@ -95,6 +129,18 @@ def trust_list_page(request: Request, context: Context) -> HTMLResponse:
 @router.get("/api/v1/trust-list", summary="信任列表（JSON）")
 def trust_list_json(context: Context) -> JSONResponse:
     return JSONResponse(context.trust.to_json())
+
+
+def _status_label(status: StatusChange | None) -> str:
+    if status is None:
+        return "尚未生效"
+    return "互认中" if status.status == "recognised" else "已撤销互认"
+
+
+def _origin_label(anchor_sha256: str | None) -> str:
+    if anchor_sha256 is None:
+        return "本地 CA"
+    return f"导入自根证书 SHA-256 {anchor_sha256[:16]}…"
 
 
 async def _read_pdf(request: Request, context: Context) -> bytes:
