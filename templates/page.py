@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from reportlab import rl_config
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import TimeStamp
+from reportlab.pdfbase import pdfdoc
 from reportlab.pdfgen.canvas import Canvas
 
-from templates import fontset
+from templates import embedding, fontset
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 FRAME_OUTER = 24.0  # points from the page edge
@@ -71,18 +72,20 @@ def new_canvas(buffer: io.BytesIO, created_on: dt.date) -> Canvas:
 
 @contextlib.contextmanager
 def plain_flate_streams() -> Iterator[None]:
-    """Skip reportlab's ASCII85 stream filter while rendering.
+    """Skip reportlab's ASCII85 stream filter and compress page content harder.
 
     ASCII85 adds a quarter to every stream and reportlab encodes it in pure
-    Python, which cost about 8 ms per license. The setting is global, so the
-    caller must hold the render lock.
+    Python, which cost about 8 ms per license. Page streams get zlib level 9
+    instead of reportlab's 6. Both settings are global, so the caller must
+    hold the render lock.
     """
-    saved = rl_config.useA85
+    saved = rl_config.useA85, pdfdoc.PDFZCompress
     rl_config.useA85 = 0
+    pdfdoc.PDFZCompress = embedding.CONTENT_FLATE
     try:
         yield
     finally:
-        rl_config.useA85 = saved
+        rl_config.useA85, pdfdoc.PDFZCompress = saved
 
 
 def _time_stamp(day: dt.date) -> TimeStamp:

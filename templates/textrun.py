@@ -9,12 +9,14 @@ so text extraction returns the input and not private-use code points.
 
 from __future__ import annotations
 
+import functools
+import struct
 from dataclasses import dataclass
 
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
-from templates import fontset, mongolian
+from templates import embedding, fontset, mongolian
 from templates.fontset import Face, FontFile
 
 # Characters that must not start a line (GB/T 15834 punctuation rules).
@@ -164,28 +166,51 @@ def draw_glyphs(
 ) -> None:
     """Draw the glyphs of a line without a span of its own.
 
+    The operators of a line at a position do not depend on the document, so
+    labels and other fixed text are encoded once per process.
+    """
+    operators, used = glyph_operators(line, round(x, 3), round(y, 3), vertical)
+    fonts = embedding.document_fonts(canvas)
+    for font, glyphs in used:
+        fonts.use(font, glyphs)
+    canvas.addLiteral(operators)
+
+
+@functools.lru_cache(maxsize=1024)
+def glyph_operators(
+    line: Line, x: float, y: float, vertical: bool
+) -> tuple[str, tuple[tuple[FontFile, tuple[tuple[int, int], ...]], ...]]:
+    """Return the text operators of a line and the glyphs they use, per font.
+
     Shaped glyphs are each placed with their own text matrix; runs of plain
-    glyphs share one matrix and one ``Tj`` per font subset.
+    glyphs share one matrix and one ``Tj`` per font.
     """
     operators = ["BT"]
     current_font = None
-    pending = bytearray()
+    pending: list[int] = []
+    used: dict[FontFile, list[tuple[int, int]]] = {}
     for glyph in line.glyphs:
-        name, data = _encode(canvas, glyph)
+        glyph_id = _glyph_id(glyph)
+        used.setdefault(glyph.font, []).append((glyph_id, glyph.code))
         moves = not glyph.follows
-        if (moves or name != current_font) and pending:
-            operators.append(f"<{pending.hex()}> Tj")
-            pending.clear()
+        if (moves or glyph.font is not current_font) and pending:
+            operators.append(_show(pending))
+            pending = []
         if moves:
             operators.append(_matrix(x, y, glyph.x, glyph.y, vertical))
-        if name != current_font:
-            operators.append(f"{name} {line.size:.2f} Tf")
-            current_font = name
-        pending += data
+        if glyph.font is not current_font:
+            operators.append(f"{embedding.resource_name(glyph.font)} {line.size:.2f} Tf")
+            current_font = glyph.font
+        pending.append(glyph_id)
     if pending:
-        operators.append(f"<{pending.hex()}> Tj")
+        operators.append(_show(pending))
     operators.append("ET")
-    canvas.addLiteral("\n".join(operators))
+    fonts = tuple((font, tuple(glyphs)) for font, glyphs in used.items())
+    return "\n".join(operators), fonts
+
+
+def _show(glyph_ids: list[int]) -> str:
+    return f"<{struct.pack(f'>{len(glyph_ids)}H', *glyph_ids).hex()}> Tj"
 
 
 def _matrix(x: float, y: float, dx: float, dy: float, vertical: bool) -> str:
@@ -194,12 +219,9 @@ def _matrix(x: float, y: float, dx: float, dy: float, vertical: bool) -> str:
     return f"1 0 0 1 {x + dx:.3f} {y + dy:.3f} Tm"
 
 
-def _encode(canvas: Canvas, glyph: Glyph) -> tuple[str, bytes]:
-    tt_font = fontset.load_font(glyph.font)
-    code = glyph.code
-    if not tt_font.face.charToGlyph.get(code):
-        # Never let reportlab fall back to glyph 0 without a trace.
-        raise fontset.missing_glyph_error(chr(code), "text", chr(code))
-    document = canvas._doc
-    ((subset, data),) = tt_font.splitString(chr(code), document)
-    return tt_font.getSubsetInternalName(subset, document), data
+def _glyph_id(glyph: Glyph) -> int:
+    glyph_id = fontset.load_font(glyph.font).face.charToGlyph.get(glyph.code)
+    if not glyph_id:
+        # Never draw glyph 0 (the empty box) without a trace.
+        raise fontset.missing_glyph_error(chr(glyph.code), "text", chr(glyph.code))
+    return glyph_id

@@ -9,7 +9,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 FONT_OPERATOR = re.compile(rb"/(\S+) [0-9.]+ Tf")
 SHOW_OPERATOR = re.compile(rb"<([0-9a-fA-F]*)> Tj")
-CMAP_ENTRY = re.compile(r"<([0-9A-F]{2})> <([0-9A-F]+)>")
+CMAP_ENTRY = re.compile(r"<([0-9A-F]{4})> <([0-9A-F]+)>")
 
 
 def page_contents(pdf: bytes, page: int = 0) -> bytes:
@@ -22,7 +22,10 @@ def page_contents(pdf: bytes, page: int = 0) -> bytes:
 
 
 def fonts_of_page(pdf: bytes, page: int = 0) -> dict[str, tuple[str, dict[int, int]]]:
-    """Map each font resource name to its base font and ToUnicode table."""
+    """Map each font resource name to its base font and ToUnicode table.
+
+    The fonts are Type 0 fonts with two-byte codes.
+    """
     reader = PdfFileReader(io.BytesIO(pdf))
     page_object = reader.root["/Pages"]["/Kids"][page]
     fonts = {}
@@ -57,5 +60,6 @@ def drawn_code_points(pdf: bytes, font_fragment: str, page: int = 0) -> list[int
         if current is None or font_fragment not in current[0]:
             continue
         data = bytes.fromhex(SHOW_OPERATOR.fullmatch(text).group(1).decode())
-        points.extend(current[1][byte] for byte in data)
+        codes = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+        points.extend(current[1][code] for code in codes)
     return points
