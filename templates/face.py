@@ -25,6 +25,8 @@ __all__ = ["FaceContext", "RenderedLicense", "SealArtwork", "render_license"]
 
 logger = logging.getLogger(__name__)
 
+CITIZEN_ID_CODE_TYPE = "111"
+
 
 def render_license(
     template: LicenseTemplate, record: Mapping[str, object], face: FaceContext
@@ -51,6 +53,28 @@ def _check_glyphs(
     fontset.check_coverage(template.title, Face.SERIF, "title")
 
 
+def keywords(
+    template: LicenseTemplate, values: Mapping[str, object], face: FaceContext
+) -> str:
+    """Return the ``key=value`` lines of /Keywords.
+
+    Verifiers read these lines from the signed revision to learn which
+    authority the face names when the register is not at hand. A citizen ID
+    number (holder code type 111) is personal data and is left out.
+    """
+    lines = [
+        f"elicense_id={face.elicense_id}",
+        f"license_type={template.license_type}",
+    ]
+    if template.holder_code_type != CITIZEN_ID_CODE_TYPE:
+        lines.append(f"holder_code={values.get(template.holder_code_field, '')}")
+    lines += [
+        f"authority_code={face.authority_code}",
+        f"authority_name={face.authority_name}",
+    ]
+    return "\n".join(lines)
+
+
 def _render(
     template: LicenseTemplate, values: Mapping[str, object], face: FaceContext
 ) -> RenderedLicense:
@@ -60,19 +84,7 @@ def _render(
     canvas.setAuthor(face.authority_name)
     canvas.setSubject(face.elicense_id)
     canvas.setCreator("elicense templates")
-    # Verifiers read these lines from the signed revision to learn which
-    # authority the face names when the register is not at hand.
-    canvas.setKeywords(
-        "\n".join(
-            (
-                f"elicense_id={face.elicense_id}",
-                f"license_type={template.license_type}",
-                f"holder_code={values.get(template.holder_code_field, '')}",
-                f"authority_code={face.authority_code}",
-                f"authority_name={face.authority_name}",
-            )
-        )
-    )
+    canvas.setKeywords(keywords(template, values, face))
 
     painter = Painter(canvas)
     draw_frame(canvas)

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
+from pyhanko.pdf_utils.reader import PdfFileReader
 
 from common.errors import InputError
 from templates import RenderedLicense, preview_png, render_license
@@ -286,3 +287,29 @@ def test_threads_render_same_bytes(catalogue, samples):
     expected = [render(record) for record in records]
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(render, records)) == expected
+
+
+def document_keywords(pdf: bytes) -> str:
+    reader = PdfFileReader(io.BytesIO(pdf))
+    return str(reader.trailer["/Info"]["/Keywords"])
+
+
+def test_keywords_name_business_holder(catalogue, sample_by_type):
+    record = sample_by_type["business_license"]
+    result = render_license(
+        catalogue.get("business_license"), record, make_face(record)
+    )
+    lines = document_keywords(result.pdf).splitlines()
+    assert f"holder_code={record['uscc']}" in lines
+    assert f"authority_code={record['authority_code']}" in lines
+
+
+def test_keywords_omit_citizen_id(catalogue, sample_by_type):
+    record = sample_by_type["food_safety_manager_certificate"]
+    template = catalogue.get("food_safety_manager_certificate")
+    result = render_license(template, record, make_face(record))
+    keywords = document_keywords(result.pdf)
+    assert not any(line.startswith("holder_code=") for line in keywords.splitlines())
+    assert record["id_number"] not in keywords
+    assert f"license_type={template.license_type}" in keywords.splitlines()
+    assert f"authority_name={record['authority_name']}" in keywords.splitlines()
