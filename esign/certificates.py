@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import (
     AuthorityInformationAccessOID,
     ExtendedKeyUsageOID,
@@ -22,6 +23,10 @@ from cryptography.x509.oid import (
 
 from common.authority import Authority
 from esign.keystore import PrivateKey
+
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+# A key pair's private half or its public key: certificates need only the latter.
+SubjectKey = PrivateKey | PublicKey
 
 USCC_PREFIX = "NTRCN-"
 REGION_NAME = "内蒙古自治区"
@@ -144,7 +149,7 @@ def build_tsa(
 
 def build_end_entity(
     subject: x509.Name,
-    key: PrivateKey,
+    key: SubjectKey,
     issuer: Issuer,
     urls: PublicationUrls,
     now: datetime,
@@ -154,7 +159,8 @@ def build_end_entity(
 ) -> x509.Certificate:
     """Build a seal or token signer certificate.
 
-    Key usage is digitalSignature and nonRepudiation. The extended key usage
+    ``key`` is the subject's private key or, for a certificate signing
+    request, its public key. Key usage is digitalSignature and nonRepudiation. The extended key usage
     of a ``document_signing`` certificate lists emailProtection, without
     which NSS (and so poppler's ``pdfsig``) rejects it for document
     signatures, and documentSigning (RFC 9336).
@@ -178,7 +184,7 @@ def to_asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
 def _base_builder(
     subject: x509.Name,
     issuer_name: x509.Name,
-    key: PrivateKey,
+    key: SubjectKey,
     now: datetime,
     lifetime: timedelta,
 ) -> x509.CertificateBuilder:
@@ -186,20 +192,26 @@ def _base_builder(
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer_name)
-        .public_key(key.public_key())
+        .public_key(_public_key(key))
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - CLOCK_SKEW)
         .not_valid_after(now + lifetime)
         .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+            x509.SubjectKeyIdentifier.from_public_key(_public_key(key)),
             critical=False,
         )
     )
 
 
+def _public_key(key: SubjectKey) -> PublicKey:
+    if isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        return key.public_key()
+    return key
+
+
 def _issued_builder(
     subject: x509.Name,
-    key: PrivateKey,
+    key: SubjectKey,
     issuer: Issuer,
     urls: PublicationUrls,
     now: datetime,

@@ -115,6 +115,9 @@ def load_private_key(path: Path, passphrase: bytes) -> PrivateKey:
     return key
 
 
+KEY_ALGORITHMS = ("ec-p256", "rsa-2048", "rsa-3072")
+
+
 class InMemorySigner(Signer):
     """pyhanko signer over a key parsed once and kept in memory.
 
@@ -187,18 +190,26 @@ class Pkcs11KeyStore:
     """
 
     def __init__(
-        self, config: Pkcs11Config, *, environ: Mapping[str, str] = os.environ
+        self,
+        config: Pkcs11Config,
+        *,
+        environ: Mapping[str, str] = os.environ,
+        read_write: bool = False,
     ) -> None:
+        from pkcs11 import lib as pkcs11_lib
         from pyhanko.sign import pkcs11 as pyhanko_pkcs11
 
         pin = read_secret(config.pin_env, config.pin_file, environ=environ)
         criteria = pyhanko_pkcs11.TokenCriteria(label=config.token_label)
         try:
-            self._session = pyhanko_pkcs11.open_pkcs11_session(
-                str(config.module_path),
-                token_criteria=criteria,
-                user_pin=pin.decode("utf-8"),
+            module = pkcs11_lib(str(config.module_path))
+            token = pyhanko_pkcs11.find_token(
+                module.get_slots(), token_criteria=criteria
             )
+            if token is None:
+                raise RuntimeError("no token with this label")
+            # Key generation needs a read-write session; signing does not.
+            self._session = token.open(user_pin=pin.decode("utf-8"), rw=read_write)
         except (RuntimeError, OSError) as error:  # PKCS11Error is a RuntimeError
             raise KeyStoreError(
                 f"无法打开 PKCS#11 令牌 {config.token_label!r}"
@@ -207,6 +218,80 @@ class Pkcs11KeyStore:
             ) from error
         self._config = config
         logger.info("opened PKCS#11 token %s", config.token_label)
+
+    @property
+    def token_label(self) -> str:
+        return self._config.token_label
+
+    def generate_key(
+        self, algorithm: str, key_label: str, key_id: bytes
+    ) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
+        """Generate a non-extractable signing key pair on the token.
+
+        ``algorithm`` is ``ec-p256``, ``rsa-2048`` or ``rsa-3072``. Returns
+        the public key; the private key never leaves the token.
+        """
+        from pkcs11 import Attribute, KeyType, MechanismFlag
+        from pkcs11.exceptions import PKCS11Error
+        from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
+        from pkcs11.util.rsa import encode_rsa_public_key
+
+        private_template = {Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False}
+        options = {
+            "id": key_id,
+            "label": key_label,
+            "store": True,
+            "capabilities": MechanismFlag.SIGN | MechanismFlag.VERIFY,
+            "private_template": private_template,
+        }
+        try:
+            if algorithm == "ec-p256":
+                parameters = self._session.create_domain_parameters(
+                    KeyType.EC,
+                    {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
+                    local=True,
+                )
+                public, _ = parameters.generate_keypair(**options)
+                der = encode_ec_public_key(public)
+                loaded = serialization.load_der_public_key(der)
+            else:
+                bits = _rsa_bits(algorithm)
+                public, _ = self._session.generate_keypair(KeyType.RSA, bits, **options)
+                loaded = serialization.load_der_public_key(
+                    _rsa_spki(encode_rsa_public_key(public))
+                )
+        except PKCS11Error as error:
+            raise KeyStoreError(
+                f"无法在 PKCS#11 令牌 {self.token_label!r} 中生成密钥"
+                f" {key_label!r}：{type(error).__name__} {error}",
+                fix="请确认令牌有空间、PIN 有写权限，且支持所选算法",
+            ) from error
+        assert isinstance(loaded, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
+        logger.info("generated %s key %s on token %s", algorithm, key_label, self.token_label)
+        return loaded
+
+    def sign_sha256(self, key_label: str, data: bytes) -> bytes:
+        """Sign ``data`` with SHA-256; ECDSA results are DER-encoded."""
+        from pkcs11 import KeyType, Mechanism, ObjectClass
+        from pkcs11.exceptions import PKCS11Error
+        from pkcs11.util.ec import encode_ecdsa_signature
+
+        try:
+            key = self._session.get_key(
+                object_class=ObjectClass.PRIVATE_KEY, label=key_label
+            )
+            if key.key_type == KeyType.EC:
+                digest = hashes.Hash(hashes.SHA256())
+                digest.update(data)
+                raw = key.sign(digest.finalize(), mechanism=Mechanism.ECDSA)
+                return encode_ecdsa_signature(raw)
+            return key.sign(data, mechanism=Mechanism.SHA256_RSA_PKCS)
+        except PKCS11Error as error:
+            raise KeyStoreError(
+                f"PKCS#11 令牌 {self.token_label!r} 中的密钥 {key_label!r} 签名失败："
+                f"{type(error).__name__}",
+                fix="请用 pkcs11-tool --list-objects 核对密钥标签",
+            ) from error
 
     def signer(
         self,
@@ -250,3 +335,32 @@ class Pkcs11KeyStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _rsa_bits(algorithm: str) -> int:
+    bits = {"rsa-2048": 2048, "rsa-3072": 3072}.get(algorithm)
+    if bits is None:
+        raise KeyStoreError(
+            f"不支持的密钥算法 {algorithm!r}",
+            fix="请选择 ec-p256、rsa-2048 或 rsa-3072",
+        )
+    return bits
+
+
+def _rsa_spki(pkcs1_der: bytes) -> bytes:
+    from asn1crypto import keys
+
+    info = keys.PublicKeyInfo(
+        {
+            "algorithm": {"algorithm": "rsa"},
+            "public_key": keys.RSAPublicKey.load(pkcs1_der),
+        }
+    )
+    return info.dump()
+
+
+def generate_private_key(algorithm: str) -> PrivateKey:
+    """Generate a software key: ``ec-p256``, ``rsa-2048`` or ``rsa-3072``."""
+    if algorithm == "ec-p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=_rsa_bits(algorithm))

@@ -6,7 +6,7 @@ Layout under ``DATA_DIR``::
     pki/issuing-ca.key.p8, issuing-ca.pem    issues every other certificate
     pki/tsa.key.p8, tsa.pem                  RFC 3161 TSA (RSA-2048)
     pki/token-signer.key.p8, token-signer.pem  signs QR tokens
-    pki/seals/CODE/seal.key.p8, seal.pem     one seal per authority
+    pki/seals/SEAL_CODE/                     one folder per seal, see esign.seals
     pki/ca/NAME.cer                          CA certificates (DER), for AIA
     pki/crl/NAME.crl, NAME.json              current CRL (DER) and CA state
     trust/root-ca.pem                        the root, for outside validators
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,11 +36,11 @@ from esign import certificates as profiles
 from esign.certificates import Issuer, PublicationUrls, to_asn1
 from esign.keystore import (
     PrivateKey,
-    load_file_signer,
     load_private_key,
     write_private_key,
 )
 from esign.qrtoken import TokenSigner
+from esign.seals import SealRecord, SealRegistry, SealType
 from esign.revocation import RevocationState, crl_due_at, issue_crl, write_atomically
 from esign.timestamps import BuiltinTimeStamper, Clock
 
@@ -111,7 +111,8 @@ class DevPki:
         return self.pki_dir / f"{name}.pem"
 
     def seal_dir(self, authority_code: str) -> Path:
-        return self.pki_dir / "seals" / authority_code
+        """Return the folder of the authority's newest license seal."""
+        return self.seals.seal_dir(self._license_seal(authority_code).code)
 
     def crl_path(self, ca_name: str) -> Path:
         return self.pki_dir / "crl" / f"{ca_name}.crl"
@@ -120,8 +121,20 @@ class DevPki:
         return self.pki_dir / "ca" / f"{ca_name}.cer"
 
     def seal_codes(self) -> list[str]:
-        seals = self.pki_dir / "seals"
-        return sorted(path.parent.name for path in seals.glob("*/seal.pem"))
+        return self.seals.codes()
+
+    @property
+    def seals(self) -> SealRegistry:
+        return SealRegistry(self.pki_dir)
+
+    def _license_seal(self, authority_code: str) -> SealRecord:
+        found = self.seals.find(authority_code, SealType.LICENSE)
+        if not found:
+            raise NotFoundError(
+                f"颁发机构 {authority_code} 没有证照专用章",
+                fix="请先运行 elicense init 或 elicense seal request 为该机构制作印章",
+            )
+        return found[0]
 
     # Loaders
 
@@ -135,26 +148,20 @@ class DevPki:
         return [to_asn1(self.certificate(name)) for name in (ISSUING_CA, ROOT_CA)]
 
     def load_seal(self, authority: Authority | str) -> SealCredentials:
-        """Load the seal of an authority (object or USCC) as a signer handle.
+        """Load the newest license seal of an authority (object or USCC).
 
-        Raises NotFoundError when the authority has no seal, KeyStoreError
-        when its key cannot be decrypted.
+        Only seals whose key is in the file key store load here; the status
+        is not checked (see ``esign.seal_lifecycle.SealManager``). Raises
+        NotFoundError when the authority has no seal with a certificate,
+        KeyStoreError when its key cannot be decrypted.
         """
+        from esign.seal_lifecycle import file_credentials
+
         code = authority if isinstance(authority, str) else authority.code
-        directory = self.seal_dir(code)
-        if not (directory / "seal.pem").exists():
-            raise NotFoundError(
-                f"颁发机构 {code} 没有印章证书（{directory}）",
-                fix="请先运行 elicense init 为该机构制作印章",
-            )
-        certificate = _read_certificate(directory / "seal.pem")
-        chain = self.ca_certificates()
-        signer = load_file_signer(
-            directory / "seal.key.p8", self._passphrase, to_asn1(certificate), chain
-        )
-        if isinstance(authority, str):
-            authority = _authority_from_certificate(certificate, code)
-        return SealCredentials(authority, to_asn1(certificate), tuple(chain), signer)
+        record = self._license_seal(code)
+        if isinstance(authority, Authority):
+            record = replace(record, authority=authority)
+        return file_credentials(self.seals, record, self._passphrase)
 
     def load_timestamper(self, clock: Clock | None = None) -> BuiltinTimeStamper:
         """Load the in-process TSA; ``clock`` fixes its time in tests."""
@@ -243,6 +250,36 @@ class DevPki:
             if digest.finalize() == key_hash:
                 return self.issuer(name)
         return None
+
+    def issue_seal_certificate(
+        self, request: x509.CertificateSigningRequest, now: datetime
+    ) -> x509.Certificate:
+        """Issue a seal certificate for a CSR from the issuing CA.
+
+        The subject is taken from the request as it is; the caller checks
+        that it names the right authority.
+        """
+        if not request.is_signature_valid:
+            raise KeyStoreError(
+                "证书签名请求（CSR）的签名无效", fix="请重新生成证书签名请求"
+            )
+        public_key = request.public_key()
+        if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+            raise KeyStoreError(
+                f"证书签名请求中的密钥类型不受支持：{type(public_key).__name__}",
+                fix="请使用 ECDSA P-256 或 RSA 密钥",
+            )
+        certificate = profiles.build_end_entity(
+            request.subject,
+            public_key,
+            self.issuer(ISSUING_CA),
+            self.urls,
+            now,
+            LEAF_LIFETIME,
+        )
+        _record_issued(self, ISSUING_CA, certificate)
+        logger.info("issued seal certificate serial=%x", certificate.serial_number)
+        return certificate
 
     def write_key(self, path: Path, key: PrivateKey) -> None:
         """Write ``key`` encrypted under this PKI's passphrase."""
@@ -346,26 +383,16 @@ def _ensure_leaf(pki: DevPki, name: str, now: datetime) -> None:
 
 
 def _ensure_seal(pki: DevPki, authority: Authority, now: datetime) -> None:
-    directory = pki.seal_dir(authority.code)
-    if (directory / "seal.pem").exists():
+    """Register a license seal for ``authority`` unless it has one."""
+    from esign.seal_lifecycle import adopt_legacy_seal, create_dev_seal
+
+    if pki.seals.find(authority.code, SealType.LICENSE):
         return
-    key = ec.generate_private_key(ec.SECP256R1())
-    certificate = profiles.build_end_entity(
-        profiles.seal_name(authority),
-        key,
-        pki.issuer(ISSUING_CA),
-        pki.urls,
-        now,
-        LEAF_LIFETIME,
-    )
-    _record_issued(pki, ISSUING_CA, certificate)
-    pki.write_key(directory / "seal.key.p8", key)
-    (directory / "seal.pem").write_bytes(
-        certificate.public_bytes(serialization.Encoding.PEM)
-    )
-    logger.info(
-        "created seal authority=%s serial=%x", authority.code, certificate.serial_number
-    )
+    legacy = pki.pki_dir / "seals" / authority.code
+    if (legacy / "seal.pem").exists():
+        adopt_legacy_seal(pki, authority, legacy, pki._passphrase, now)
+        return
+    create_dev_seal(pki, authority, pki._passphrase, now)
 
 
 def _store(
@@ -407,10 +434,3 @@ def _subject_public_key_bits(public_key: ec.EllipticCurvePublicKey) -> bytes:
     return public_key.public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
-
-
-def _authority_from_certificate(certificate: x509.Certificate, code: str) -> Authority:
-    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    name = str(names[0].value) if names else code
-    region = code[2:8]
-    return Authority(code=code, name=name, region_code=region)
