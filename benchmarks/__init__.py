@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks; run with ``make bench`` (``python -m benchmarks.run``)."""
