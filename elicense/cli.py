@@ -198,6 +198,9 @@ def apikey_create(
 from elicense.trust_cli import trust  # noqa: E402
 main.add_command(trust)
 
+from elicense.seal_cli import seal  # noqa: E402
+main.add_command(seal)
+
 
 if __name__ == "__main__":
     main()

@@ -9,30 +9,32 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from common.authority import Authority, AuthorityRegistry
+from common.authority import AuthorityRegistry
 from elicense.secrets import load_passphrase
+from elicense.settings import Settings
+from esign.keystore import Pkcs11Config, Pkcs11KeyStore
 from esign.pki import DevPki
 from esign.qrtoken import TokenClaims, sign_token
 from esign.revocation import answer_ocsp_request
-from esign.seal_artwork import VectorSeal
+from esign.seal_lifecycle import SealManager, TokenOpener
+from esign.seals import SealRecord
 from esign.signing import LicenseSigner, SealBox, SignatureLevel
-from esign.timestamps import answer_timestamp_request
+from esign.timestamps import HttpTimeStamper, answer_timestamp_request
 from license_store.issuance import FaceInfo, IssuanceService, IssuedLicense, Rejection
 from license_store.records import RecordLine, read_records
 from license_store.repository import hash_request
 from templates import FaceContext, render_license
-from templates.mongolian import authority_name_mn
 
 if TYPE_CHECKING:
     from elicense.context import ServiceContext
 
 logger = logging.getLogger(__name__)
 
-SEAL_PURPOSE = "证照专用章"
 QR_PATH = "/V/"
 
 
@@ -61,12 +63,24 @@ class IssuingStack:
         settings = context.settings
         self.context = context
         self.public_url = settings.public_url
-        self.pki = DevPki(settings.data_dir, load_passphrase(settings), settings.public_url)
+        passphrase = load_passphrase(settings)
+        self.pki = DevPki(settings.data_dir, passphrase, settings.public_url)
+        self.seals = seal_manager(settings, self.pki, passphrase)
         self.authorities = AuthorityRegistry.load()
+        # The built-in TSA answers /pki/tsa; signing uses the external TSA
+        # when one is configured.
         self._timestamper = self.pki.load_timestamper()
+        self._signing_timestamper = (
+            HttpTimeStamper(settings.tsa_url, timeout_seconds=settings.tsa_timeout_seconds)
+            if settings.tsa_url
+            else self._timestamper
+        )
+        self._expiry_warning_days = settings.seal_expiry_warning_days
+        self._open_token = token_opener(settings)
+        self._token: Pkcs11KeyStore | None = None
         self._token_signer = self.pki.load_token_signer()
-        self._signers: dict[tuple[str, str], LicenseSigner] = {}
-        self._seals: dict[str, VectorSeal] = {}
+        self._signers: dict[tuple[str, str, str], LicenseSigner] = {}
+        self._warned_expiry: set[str] = set()
         self._lock = threading.Lock()
         self.service = IssuanceService(
             context.repository,
@@ -78,7 +92,8 @@ class IssuingStack:
             render=self._render,
         )
         # The service asks for a signer right after rendering, in the same
-        # thread, so the level of the template being issued is kept per thread.
+        # thread, so the level of the template and the seal checked for
+        # rendering are kept per thread.
         self._pending = threading.local()
 
     # --- collaborators handed to the issuance service -----------------------
@@ -94,8 +109,12 @@ class IssuingStack:
     def _render(
         self, template: Any, record: Mapping[str, object], face: FaceInfo
     ) -> RenderedForSigning:
-        self._pending.level = SignatureLevel(template.signature_level)
         authority = face.authority
+        # Checked before rendering, so that a suspended, revoked or expired
+        # seal rejects the record before any work is done.
+        seal = self.seals.usable_seal(authority.code)
+        self._pending.level = SignatureLevel(template.signature_level)
+        self._pending.seal = seal
         rendered = render_license(
             template,
             record,
@@ -107,7 +126,7 @@ class IssuingStack:
                 authority_code=authority.code,
                 authority_region=authority.region_code,
                 issued_on=record["issued_on"],
-                seal=self._seal_artwork(authority),
+                seal=seal.artwork,
             ),
         )
         page, x0, y0, x1, y1 = rendered.seal_box
@@ -115,25 +134,47 @@ class IssuingStack:
 
     def _signer_for_authority(self, authority_code: str) -> LicenseSigner:
         level = getattr(self._pending, "level", SignatureLevel.B_LT)
-        key = (authority_code, level.value)
+        seal: SealRecord | None = getattr(self._pending, "seal", None)
+        if seal is None or seal.authority.code != authority_code:
+            seal = self.seals.usable_seal(authority_code)
+        assert seal.certificate is not None  # an active seal has one
+        self._warn_if_expiring(seal)
+        key = (seal.code, seal.certificate.serial, level.value)
         with self._lock:
             if key not in self._signers:
+                credentials = self.seals.credentials(seal, self._token_for(seal))
+                authority = self.authorities.get(authority_code)
                 self._signers[key] = LicenseSigner(
-                    self.pki.load_seal(self.authorities.get(authority_code)),
+                    replace(credentials, authority=authority),
                     level=level,
-                    timestamper=self._timestamper,
+                    timestamper=self._signing_timestamper,
                     # A callable: CRLs are re-read per document when they change.
                     validation_data=self.pki.validation_data,
                 )
             return self._signers[key]
 
-    def _seal_artwork(self, authority: Authority) -> VectorSeal:
-        if authority.code not in self._seals:
-            mongolian = authority_name_mn(authority.name) if authority.is_inner_mongolia else None
-            self._seals[authority.code] = VectorSeal(
-                authority.name, mongolian, SEAL_PURPOSE, authority.code
+    def _token_for(self, seal: SealRecord) -> Pkcs11KeyStore | None:
+        if seal.key is None or seal.key.store != "pkcs11":
+            return None
+        if self._token is None:
+            if self._open_token is None:
+                return None  # credentials() explains the missing settings
+            self._token = self._open_token(False)
+        return self._token
+
+    def _warn_if_expiring(self, seal: SealRecord) -> None:
+        assert seal.certificate is not None
+        left = seal.certificate.not_after - datetime.now(UTC)
+        if left > timedelta(days=self._expiry_warning_days):
+            return
+        if seal.code not in self._warned_expiry:
+            self._warned_expiry.add(seal.code)
+            logger.warning(
+                "seal %s certificate ends %s (in %d days); renew it",
+                seal.code,
+                seal.certificate.not_after.isoformat(),
+                left.days,
             )
-        return self._seals[authority.code]
 
     # --- operations ---------------------------------------------------------
 
@@ -248,3 +289,19 @@ def _rejection(line_no: int, error) -> Rejection:
     field_name = getattr(error, "field", None)
     value = error.as_dict().get("value") if field_name is not None else None
     return Rejection(line_no=line_no, field=field_name, value=value, message=str(error))
+
+
+def token_opener(settings: Settings) -> TokenOpener | None:
+    """Return an opener of the configured PKCS#11 token, or None if unset."""
+    if settings.pkcs11_module is None or settings.pkcs11_token_label is None:
+        return None
+    config = Pkcs11Config(
+        settings.pkcs11_module,
+        settings.pkcs11_token_label,
+        pin_file=settings.pkcs11_pin_file,
+    )
+    return lambda read_write: Pkcs11KeyStore(config, read_write=read_write)
+
+
+def seal_manager(settings: Settings, pki: DevPki, passphrase: bytes) -> SealManager:
+    return SealManager(pki, passphrase, open_token=token_opener(settings))

@@ -32,6 +32,24 @@ class Settings(BaseSettings):
     max_pdf_objects: int = 20_000
     verify_seconds_budget: float = 10.0
     agency_requests_per_minute: int = 120
+    pkcs11_module: Path | None = Field(
+        default=None, description="PKCS#11 module of the token holding seal keys"
+    )
+    pkcs11_token_label: str | None = Field(
+        default=None, description="Label of the token holding seal keys"
+    )
+    pkcs11_pin_file: Path | None = Field(
+        default=None,
+        description="File with the token PIN, read when ELICENSE_PKCS11_PIN is unset",
+    )
+    tsa_url: str | None = Field(
+        default=None,
+        description="RFC 3161 timestamp authority URL; the built-in TSA when unset",
+    )
+    tsa_timeout_seconds: float = Field(default=10.0, gt=0)
+    seal_expiry_warning_days: int = Field(
+        default=30, ge=0, description="Warn when a seal certificate ends this soon"
+    )
 
     @field_validator("public_url")
     @classmethod
