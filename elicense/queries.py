@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from common.codes import mask_citizen_id
@@ -10,6 +12,7 @@ from common.errors import PermissionDeniedError
 from elicense.web.auth import ApiClientIdentity
 from license_store.models import AgencyQueryAuditCreate, License, LicenseStatus
 from license_store.models import LicenseVersion
+from license_store.repository import MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
     from elicense.context import ServiceContext
@@ -19,6 +22,7 @@ logger = logging.getLogger(__name__)
 CITIZEN_ID_TYPE = "111"
 # Record fields that hold citizen ID numbers in any template.
 ID_NUMBER_FIELDS = ("operator_id_number", "holder_id_number", "id_number")
+MAX_SCANNED_LICENSES = 1000
 
 
 def query_by_holder_code(
@@ -29,18 +33,19 @@ def query_by_holder_code(
     page: int,
     page_size: int,
 ) -> dict[str, Any]:
-    """Return one page of the holder's licenses and record the query."""
-    result = context.repository.licenses_by_holder_code(holder_code, page, page_size)
-    visible = [row for row in result.items if client.may_see_type(row.license_type)]
-    items = [_license_view(context, client, row) for row in visible]
-    context.repository.add_audit(
-        AgencyQueryAuditCreate(
-            client_id=client.client_id,
-            purpose=purpose,
-            query={"holder_code": holder_code, "page": page, "page_size": page_size},
-            result_count=len(items),
-        )
-    )
+    """Return one page of the holder's licenses in scope and record the query.
+
+    The scope filter runs before pagination, so ``total`` and the pages
+    count only licenses the agency may see.
+    """
+    visible = _visible_licenses(context, client, holder_code)
+    start = (page - 1) * page_size
+    items = [_license_view(context, client, row) for row in visible[start:start + page_size]]
+    _record(context, client, purpose, {
+        "holder_code": _masked_code(holder_code),
+        "page": page,
+        "page_size": page_size,
+    }, len(items))
     logger.info(
         "agency query client=%s results=%d page=%d", client.client_id, len(items), page
     )
@@ -48,18 +53,69 @@ def query_by_holder_code(
         "holder_code": holder_code,
         "page": page,
         "page_size": page_size,
-        "total": result.total,
+        "total": len(visible),
         "items": items,
     }
 
 
+def _visible_licenses(
+    context: ServiceContext, client: ApiClientIdentity, holder_code: str
+) -> list[License]:
+    # NOTE: a holder has a handful of licenses, so all of them are read and
+    # filtered here; at most MAX_SCANNED_LICENSES are considered.
+    visible: list[License] = []
+    for page in range(1, MAX_SCANNED_LICENSES // MAX_PAGE_SIZE + 1):
+        result = context.repository.licenses_by_holder_code(
+            holder_code, page, MAX_PAGE_SIZE
+        )
+        visible.extend(row for row in result.items if client.may_see_type(row.license_type))
+        if page * MAX_PAGE_SIZE >= result.total:
+            break
+    return visible
+
+
+def _record(
+    context: ServiceContext,
+    client: ApiClientIdentity,
+    purpose: str,
+    query: dict[str, Any],
+    result_count: int,
+) -> None:
+    context.repository.add_audit(
+        AgencyQueryAuditCreate(
+            client_id=client.client_id,
+            purpose=purpose,
+            query={"agency": client.name, "kind": client.kind, **query},
+            result_count=result_count,
+        )
+    )
+
+
+def _masked_code(code: str) -> str:
+    """Mask a holder code that is a citizen ID number before it is stored."""
+    return mask_citizen_id(code) if _looks_like_citizen_id(code) else code
+
+
+def _looks_like_citizen_id(code: str) -> bool:
+    return len(code) == 18 and code[:17].isdigit() and code[6:8] in ("18", "19", "20")
+
+
 def metadata_for(
-    context: ServiceContext, client: ApiClientIdentity, elicense_id: str
+    context: ServiceContext,
+    client: ApiClientIdentity,
+    elicense_id: str,
+    purpose: str = "查看证照元数据",
 ) -> dict[str, Any]:
-    """Return the GB/T 36903 metadata of one version, as the scope allows."""
+    """Return the GB/T 36903 metadata of one version, as the scope allows.
+
+    Agency reads are recorded like queries; a bureau reading its own
+    licenses is not.
+    """
     version = context.repository.get_version_by_elicense_id(elicense_id)
     license = context.repository.get_license(version.license_id)
     _check_may_read(client, license)
+    if client.kind != "bureau":
+        _record(context, client, purpose, {"elicense_id": elicense_id}, 1)
     return gbt_36903_metadata(context, license, version, client)
 
 
@@ -70,21 +126,40 @@ def search_audit(
     page: int,
     page_size: int,
 ) -> dict[str, Any]:
+    """Return one page of the query record of one agency id, or of all."""
+    client_id = int(agency) if agency and agency.isdigit() else None
+    return search_audit_record(
+        context, client, AuditFilters(client_id=client_id), page, page_size
+    )
+
+
+def search_audit_record(
+    context: ServiceContext,
+    client: ApiClientIdentity,
+    filters: AuditFilters,
+    page: int,
+    page_size: int,
+) -> dict[str, Any]:
+    """Return one page of the query record, newest first, for supervisors."""
     if client.kind != "supervisor":
         raise PermissionDeniedError(
             f"客户端 {client.name} 没有电子监察权限", fix="请使用监察部门的接口密钥"
         )
     result = context.repository.search_audit(
-        client_id=int(agency) if agency and agency.isdigit() else None,
+        client_id=filters.client_id,
+        since=filters.since,
+        until=filters.until,
         page=page,
         page_size=page_size,
     )
     return {
         "total": result.total,
         "page": page,
+        "page_size": page_size,
         "items": [
             {
                 "client_id": row.client_id,
+                "agency": row.query.get("agency"),
                 "purpose": row.purpose,
                 "query": row.query,
                 "result_count": row.result_count,
@@ -93,6 +168,15 @@ def search_audit(
             for row in result.items
         ],
     }
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """Filters of the audit search: client id and a time window."""
+
+    client_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 def gbt_36903_metadata(

@@ -6,47 +6,101 @@ recorded with agency, purpose, time and result count (电子监察).
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime, timezone
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from common.codes import normalize_code
+from elicense.queries import (
+    AuditFilters,
+    metadata_for,
+    query_by_holder_code,
+    search_audit_record,
+)
 from elicense.web.deps import PAGES, Client, Context
 
 router = APIRouter(prefix="/api/v1", tags=["query"])
 pages = APIRouter()
 
 
-@router.get("/licenses", summary="按统一社会信用代码查询证照")
+PURPOSE = Query(min_length=2, max_length=200, description="查询事由，记入电子监察记录")
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "缺少或无效的接口密钥"},
+    403: {"description": "超出本部门的查询范围"},
+    429: {"description": "超过本部门每分钟请求上限，见 Retry-After 头"},
+}
+
+
+@router.get(
+    "/licenses",
+    summary="按统一社会信用代码查询证照",
+    description=(
+        "需要接口密钥（Authorization: Bearer 或 X-API-Key）。只返回本部门查询范围内的"
+        "证照类型和字段；公民身份号码除非授权 id_numbers 否则打码。total 和分页只计"
+        "范围内的证照。每次查询连同部门、事由、时间和结果数记入电子监察记录。"
+    ),
+    responses=AUTH_RESPONSES,
+)
 def licenses_by_code(
     context: Context,
     client: Client,
     uscc: Annotated[str, Query(min_length=1, max_length=40, description="持证主体代码")],
-    purpose: Annotated[str, Query(min_length=2, max_length=200, description="查询事由")],
+    purpose: Annotated[str, PURPOSE],
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JSONResponse:
     """Return the licenses held under a code, as the agency's scope allows."""
     client.require_agency()
-    result = context.query_licenses(client, normalize_code(uscc), purpose, page, page_size)
+    result = query_by_holder_code(
+        context, client, normalize_code(uscc), purpose, page, page_size
+    )
     return JSONResponse(result)
 
 
-@router.get("/licenses/{elicense_id}", summary="证照元数据（GB/T 36903）")
-def license_metadata(elicense_id: str, context: Context, client: Client) -> JSONResponse:
-    return JSONResponse(context.license_metadata(client, elicense_id))
+@router.get(
+    "/licenses/{elicense_id}",
+    summary="证照元数据（GB/T 36903）",
+    description="查询部门的每次读取记入电子监察记录；发证机关只能读取本机构的证照。",
+    responses={**AUTH_RESPONSES, 404: {"description": "没有该电子证照标识"}},
+)
+def license_metadata(
+    elicense_id: Annotated[str, Path(max_length=200)],
+    context: Context,
+    client: Client,
+    purpose: Annotated[str, PURPOSE] = "查看证照元数据",
+) -> JSONResponse:
+    return JSONResponse(metadata_for(context, client, elicense_id, purpose))
 
 
-@router.get("/audit", summary="查询电子监察记录（监察部门）")
+@router.get(
+    "/audit",
+    summary="查询电子监察记录（监察部门）",
+    description=(
+        "需要带 supervisor 范围的接口密钥。按部门客户端编号和时间窗口筛选，"
+        "最新的在前，分页返回。"
+    ),
+    responses=AUTH_RESPONSES,
+)
 def audit_log(
     context: Context,
     client: Client,
-    agency: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    agency: Annotated[int | None, Query(ge=1, description="部门客户端编号")] = None,
+    since: Annotated[datetime | None, Query(description="起始时间（含），ISO 8601")] = None,
+    until: Annotated[datetime | None, Query(description="截止时间（不含），ISO 8601")] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JSONResponse:
-    return JSONResponse(context.search_audit(client, agency, page, page_size))
+    filters = AuditFilters(client_id=agency, since=_utc(since), until=_utc(until))
+    return JSONResponse(search_audit_record(context, client, filters, page, page_size))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Read a time without offset as UTC, as the audit record stores UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
 
 
 @pages.get("/licenses/{elicense_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -156,3 +156,181 @@ def test_crl_endpoint_serves_crl(client):
     response = client.get("/pki/crl/issuing-ca.crl")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/pkix-crl"
+
+
+def _key(issued: IssuedSet, name: str, *scopes: str) -> str:
+    arguments = ["apikey", "create", "--name", name, "--kind", "agency"]
+    for scope in scopes:
+        arguments += ["--scope", scope]
+    return run_cli(*arguments, data_dir=issued.data_dir).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def food_only_key(issued: IssuedSet) -> str:
+    return _key(issued, "卫生健康委", "license_type:food_business_license",
+                "field:business_scope")
+
+
+@pytest.fixture(scope="module")
+def id_number_key(issued: IssuedSet) -> str:
+    return _key(issued, "公安局", "id_numbers")
+
+
+@pytest.fixture(scope="module")
+def supervisor_key(issued: IssuedSet) -> str:
+    return _key(issued, "监察室", "supervisor")
+
+
+def _query(client, key: str, uscc: str, purpose: str = "核查", **params):
+    return client.get(
+        "/api/v1/licenses",
+        params={"uscc": uscc, "purpose": purpose, **params},
+        headers={"X-API-Key": key},
+    )
+
+
+def test_scope_hides_other_license_types(client, issued, food_only_key):
+    record = next(r for r in issued.records if r["license_type"] == "business_license")
+    body = _query(client, food_only_key, record["uscc"]).json()
+    assert body["items"] == []
+    assert body["total"] == 0
+
+
+def test_scope_limits_fields(client, issued, food_only_key):
+    record = next(r for r in issued.records if r["license_type"] == "food_business_license")
+    body = _query(client, food_only_key, record["uscc"]).json()
+    assert body["total"] >= 1
+    fields = body["items"][0]["fields"]
+    assert set(fields) <= {"business_scope"}
+
+
+def test_id_numbers_shown_when_allowed(client, issued, id_number_key):
+    record = next(r for r in issued.records if r.get("operator_id_number"))
+    body = _query(client, id_number_key, record["uscc"]).json()
+    assert body["items"][0]["fields"]["operator_id_number"] == record["operator_id_number"]
+
+
+def test_metadata_out_of_scope_forbidden(client, issued, food_only_key):
+    pdf = next(p for p in issued.pdfs if p.stem)
+    record = next(r for r in issued.records if r["authority_code"] in pdf.name)
+    if record["license_type"] == "food_business_license":
+        pytest.skip("first license is in the food scope")
+    response = client.get(f"/api/v1/licenses/{pdf.stem}",
+                          headers={"X-API-Key": food_only_key})
+    assert response.status_code == 403
+
+
+def test_pagination_pages_and_total(client, issued, agency_key):
+    record = issued.records[0]
+    first = _query(client, agency_key, record["uscc"], page_size=1).json()
+    assert first["page_size"] == 1
+    assert len(first["items"]) == 1
+    beyond = _query(client, agency_key, record["uscc"], page=first["total"] + 1,
+                    page_size=1).json()
+    assert beyond["items"] == []
+    assert beyond["total"] == first["total"]
+
+
+def test_audit_records_agency_purpose_count(client, issued, agency_key, supervisor_key):
+    record = issued.records[0]
+    _query(client, agency_key, record["uscc"], purpose="政府采购资格审查")
+    response = client.get("/api/v1/audit", params={"page_size": 200},
+                          headers={"X-API-Key": supervisor_key})
+    assert response.status_code == 200, response.text
+    entries = [e for e in response.json()["items"] if e["purpose"] == "政府采购资格审查"]
+    assert entries, response.json()
+    assert entries[0]["agency"] == "税务局"
+    assert entries[0]["result_count"] >= 1
+    assert entries[0]["queried_at"]
+
+
+def test_audit_filters_by_agency_and_time(client, issued, agency_key, supervisor_key):
+    _query(client, agency_key, issued.records[0]["uscc"], purpose="时间筛选核查")
+    everything = client.get("/api/v1/audit", headers={"X-API-Key": supervisor_key})
+    client_id = next(e["client_id"] for e in everything.json()["items"]
+                     if e["purpose"] == "时间筛选核查")
+    mine = client.get("/api/v1/audit", params={"agency": client_id},
+                      headers={"X-API-Key": supervisor_key}).json()
+    assert {e["client_id"] for e in mine["items"]} == {client_id}
+    future = client.get("/api/v1/audit", params={"since": "2999-01-01T00:00:00"},
+                        headers={"X-API-Key": supervisor_key}).json()
+    assert future["items"] == []
+
+
+def test_audit_needs_supervisor(client, agency_key):
+    response = client.get("/api/v1/audit", headers={"X-API-Key": agency_key})
+    assert response.status_code == 403
+
+
+def test_rate_limit_answers_429(issued):
+    from fastapi.testclient import TestClient
+
+    from elicense.context import ServiceContext
+    from elicense.settings import Settings
+    from elicense.web.app import create_app
+
+    key = _key(issued, "限流测试部门")
+    settings = Settings(data_dir=issued.data_dir, agency_requests_per_minute=3)
+    with TestClient(create_app(ServiceContext(settings))) as limited:
+        statuses = [
+            _query(limited, key, issued.records[0]["uscc"]).status_code for _ in range(5)
+        ]
+        last = _query(limited, key, issued.records[0]["uscc"])
+    assert statuses[:3] == [200, 200, 200]
+    assert statuses[3:] == [429, 429]
+    assert last.headers["retry-after"] == "60"
+    assert "请求过于频繁" in last.json()["message"]
+
+
+def test_openapi_documents_query_api(client):
+    spec = client.get("/openapi.json").json()
+    query = spec["paths"]["/api/v1/licenses"]["get"]
+    assert {"401", "403", "429"} <= set(query["responses"])
+    names = {parameter["name"] for parameter in query["parameters"]}
+    assert {"uscc", "purpose", "page", "page_size"} <= names
+    assert "/api/v1/audit" in spec["paths"]
+    assert "/api/v1/receipts/check" in spec["paths"]
+
+
+def test_chunked_upload_over_limit_stops_early(live_server, service_context):
+    """A chunked body gets 413 once it passes the limit, not after the end."""
+    import select
+    import socket
+
+    limit = service_context.settings.max_upload_bytes
+    host, port = live_server.rsplit("/", 1)[1].split(":")
+    chunk = b"0" * 65536
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            b"POST /api/v1/verify HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/pdf\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        while sent < 4 * limit:
+            readable, _, _ = select.select([connection], [], [], 0)
+            if readable:
+                break
+            try:
+                connection.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(chunk)
+        answer = connection.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert sent < 2 * limit, f"413 came only after {sent} bytes"
+
+
+def test_declared_length_over_limit_413_without_body(live_server, service_context):
+    import http.client
+
+    host, port = live_server.rsplit("/", 1)[1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    size = service_context.settings.max_upload_bytes + 1
+    connection.putrequest("POST", "/api/v1/verify")
+    connection.putheader("Content-Type", "application/pdf")
+    connection.putheader("Content-Length", str(size))
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 413
+    assert "超过上限" in response.read().decode("utf-8")
+    connection.close()
