@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from asn1crypto import algos, x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -196,13 +197,12 @@ class Pkcs11KeyStore:
         environ: Mapping[str, str] = os.environ,
         read_write: bool = False,
     ) -> None:
-        from pkcs11 import lib as pkcs11_lib
         from pyhanko.sign import pkcs11 as pyhanko_pkcs11
 
         pin = read_secret(config.pin_env, config.pin_file, environ=environ)
         criteria = pyhanko_pkcs11.TokenCriteria(label=config.token_label)
         try:
-            module = pkcs11_lib(str(config.module_path))
+            module = _loaded_module(config.module_path)
             token = pyhanko_pkcs11.find_token(
                 module.get_slots(), token_criteria=criteria
             )
@@ -335,6 +335,25 @@ class Pkcs11KeyStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+_MODULES: dict[Path, Any] = {}
+_MODULES_LOCK = threading.Lock()
+
+
+def _loaded_module(path: Path) -> Any:
+    """Load a PKCS#11 module once per process and keep it loaded.
+
+    python-pkcs11 calls C_Initialize for every ``lib`` object, which fails
+    while another one is alive, and C_Finalize when one is garbage
+    collected, which closes the sessions of every other store.
+    """
+    from pkcs11 import lib as pkcs11_lib
+
+    with _MODULES_LOCK:
+        if path not in _MODULES:
+            _MODULES[path] = pkcs11_lib(str(path))
+        return _MODULES[path]
 
 
 def _rsa_bits(algorithm: str) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -120,9 +121,13 @@ class SealManager:
             code = self.registry.allocate_code(authority.region_code, seal_type)
             directory = self.registry.seal_dir(code)
             directory.mkdir(parents=True, exist_ok=True)
-            location, csr = self._new_key_and_csr(
-                code, authority, key_store, algorithm, KEY_FILE
-            )
+            try:
+                location, csr = self._new_key_and_csr(
+                    code, authority, key_store, algorithm, KEY_FILE
+                )
+            except BaseException:
+                shutil.rmtree(directory, ignore_errors=True)
+                raise
             write_atomically(directory / REQUEST_FILE, csr)
             record = SealRecord(
                 code=code,
@@ -337,7 +342,7 @@ class SealManager:
                 record = self.registry.get(record.code)
             if record.status is SealStatus.ACTIVE:
                 return record
-        raise self._unusable(seals[0])
+        raise self._unusable(self.registry.get(seals[0].code))
 
     def credentials(
         self, record: SealRecord, token: Pkcs11KeyStore | None = None

@@ -9,6 +9,7 @@ responder.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import threading
@@ -27,11 +28,13 @@ from common.authority import Authority, AuthorityRegistry
 from esign.pki import DevPki, ValidationData, ensure_dev_pki
 from esign.revocation import answer_ocsp_request
 from esign.signing import LicenseSigner, SignatureLevel
+from esign.keystore import Pkcs11Config
 from esign.timestamps import BuiltinTimeStamper, answer_timestamp_request
 
 PKI_CREATED_AT = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SIGNED_AT = PKI_CREATED_AT + timedelta(hours=2)
 PASSPHRASE = b"test-passphrase-not-secret"
+SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 
 
 @dataclass
@@ -205,3 +208,52 @@ def nss_db(dev_pki: DevPki, tmp_path_factory: pytest.TempPathFactory) -> str:
         capture_output=True,
     )
     return database
+
+
+@pytest.fixture(scope="session")
+def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pkcs11Config]:
+    """One SoftHSM2 token for the session, in its own configuration directory.
+
+    The PKCS#11 module stays loaded for the whole process and reads its
+    configuration only when first loaded, so every test shares this token.
+    """
+    need_tool("softhsm2-util")
+    if not SOFTHSM_MODULE.exists():
+        pytest.skip(f"SoftHSM2 module {SOFTHSM_MODULE} is not installed")
+    directory = tmp_path_factory.mktemp("softhsm")
+    tokens = directory / "tokens"
+    tokens.mkdir()
+    config = directory / "softhsm2.conf"
+    config.write_text(
+        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOFTHSM2_CONF", str(config))
+        softhsm(
+            "--init-token",
+            "--free",
+            "--label",
+            "elicense-test",
+            "--pin",
+            "1234",
+            "--so-pin",
+            "5678",
+        )
+        pin_file = directory / "pin"
+        pin_file.write_text("1234\n")
+        yield Pkcs11Config(
+            SOFTHSM_MODULE,
+            "elicense-test",
+            pin_file=pin_file,
+            pin_env="ELICENSE_TEST_UNSET_PIN",
+        )
+
+
+def softhsm(*arguments: str) -> None:
+    subprocess.run(
+        ["softhsm2-util", *arguments],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+        timeout=60,
+    )

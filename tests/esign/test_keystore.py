@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, SIGNED_AT
+from conftest import PASSPHRASE, SIGNED_AT, SOFTHSM_MODULE, softhsm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from esign_tools import need_tool
@@ -28,7 +28,6 @@ from esign.keystore import (
 from esign.pki import SealCredentials, ensure_dev_pki
 from esign.signing import LicenseSigner, SignatureLevel
 
-SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 
 
 def test_key_file_round_trip(tmp_path):
@@ -134,49 +133,6 @@ def test_seal_signer_repr_hides_key(dev_pki, authorities):
     assert "PrivateKey" not in text
 
 
-@pytest.fixture
-def softhsm_token(tmp_path, monkeypatch) -> Pkcs11Config:
-    """A fresh SoftHSM2 token in its own configuration directory."""
-    need_tool("softhsm2-util")
-    if not SOFTHSM_MODULE.exists():
-        pytest.skip(f"SoftHSM2 module {SOFTHSM_MODULE} is not installed")
-    tokens = tmp_path / "tokens"
-    tokens.mkdir()
-    config = tmp_path / "softhsm2.conf"
-    config.write_text(
-        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
-    monkeypatch.setenv("SOFTHSM2_CONF", str(config))
-    _softhsm(
-        "--init-token",
-        "--free",
-        "--label",
-        "elicense-test",
-        "--pin",
-        "1234",
-        "--so-pin",
-        "5678",
-    )
-    pin_file = tmp_path / "pin"
-    pin_file.write_text("1234\n")
-    return Pkcs11Config(
-        SOFTHSM_MODULE,
-        "elicense-test",
-        pin_file=pin_file,
-        pin_env="ELICENSE_TEST_UNSET_PIN",
-    )
-
-
-def _softhsm(*arguments: str) -> None:
-    subprocess.run(
-        ["softhsm2-util", *arguments],
-        check=True,
-        capture_output=True,
-        env=os.environ.copy(),
-        timeout=60,
-    )
-
-
 def _import_seal_key(pki, authority, config: Pkcs11Config, tmp_path: Path) -> None:
     key = load_private_key(pki.seal_dir(authority.code) / "seal.key.p8", PASSPHRASE)
     plain = tmp_path / "import.pem"
@@ -190,7 +146,7 @@ def _import_seal_key(pki, authority, config: Pkcs11Config, tmp_path: Path) -> No
             )
         )
     try:
-        _softhsm(
+        softhsm(
             "--import",
             str(plain),
             "--token",
