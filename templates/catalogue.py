@@ -21,6 +21,7 @@ TYPES_DIR = Path(__file__).resolve().parent / "types"
 HOLDER_CODE_TYPES = {"001": FieldType.USCC, "111": FieldType.CITIZEN_ID}
 SIGNATURE_LEVELS = frozenset({"B-B", "B-T", "B-LT", "B-LTA"})
 TERM_ITEM = "term"
+MONGOLIAN_DIRECTIONS = frozenset({"vertical", "horizontal"})
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class FaceLayout:
     term_label: str | None = None
     qr_caption: str = ""
     footer: str = ""
+    # How Mongolian labels and the Mongolian title are set: "vertical"
+    # columns where they fit, or "horizontal" lines above the Chinese.
+    mongolian_direction: str = "vertical"
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,7 @@ def _template_from_data(data: dict, source: str) -> LicenseTemplate:
         term_label=face.get("term_label"),
         qr_caption=face.get("qr_caption", ""),
         footer=face.get("footer", ""),
+        mongolian_direction=face.get("mongolian_direction", "vertical"),
     )
     return LicenseTemplate(
         license_type=data["license_type"],
@@ -282,6 +287,10 @@ def _check_layout(template: LicenseTemplate, names: list[str]) -> None:
             known = item in names or (item == TERM_ITEM and face.term_label)
             _require(bool(known), f"face.rows 中的 {item} 不是已定义字段")
     _require(face.block is None or face.block in names, "face.block 不是已定义字段")
+    _require(
+        face.mongolian_direction in MONGOLIAN_DIRECTIONS,
+        "face.mongolian_direction 应为 vertical 或 horizontal",
+    )
 
 
 def _require(condition: bool, problem: str) -> None:

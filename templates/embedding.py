@@ -34,6 +34,7 @@ from templates.subset import FontSubsetter
 # level 6 (zlib of Debian 12). Page streams are short, so they get level 9.
 FONT_COMPRESSION_LEVEL = 6
 CONTENT_COMPRESSION_LEVEL = 9
+IDENTITY_SYSTEM_INFO = "<< /Registry (Adobe) /Ordering (Identity) /Supplement 0 >>"
 # The tokens of a page stream that select a shipped font or show its glyphs,
 # as textrun writes them.
 TEXT_TOKEN = re.compile(r"(/Elicense\w+) [0-9.]+ Tf|<([0-9a-f]*)> Tj")
@@ -87,7 +88,7 @@ class DocumentFonts:
         for glyph_id, code in glyphs:
             table.setdefault(glyph_id, code)
 
-    def addObjects(self, document: pdfdoc.PDFDocument) -> None:  # noqa: N802
+    def addObjects(self, document: pdfdoc.PDFDocument) -> None:
         """Add the font objects and renumber the glyph codes of every page.
 
         reportlab calls this once while saving, before it formats the pages.
@@ -148,7 +149,7 @@ def _type0_font(
             "Type": "/Font",
             "Subtype": "/CIDFontType2",
             "BaseFont": pdfdoc.PDFName(base_name),
-            "CIDSystemInfo": "<< /Registry (Adobe) /Ordering (Identity) /Supplement 0 >>",
+            "CIDSystemInfo": IDENTITY_SYSTEM_INFO,
             "FontDescriptor": _descriptor(document, font, base_name, order),
             "DW": round(face.defaultWidth),
             "W": _widths(font, order),

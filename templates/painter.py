@@ -48,6 +48,11 @@ def mongolian_label(
     return fit_line(text, Face.MONGOLIAN, size, width, "mongolian", 5.0)
 
 
+def column_width(size: float) -> float:
+    """Return the width of a vertical Mongolian column at ``size`` points."""
+    return (MONGOLIAN_ASCENT + MONGOLIAN_DESCENT) * size
+
+
 @dataclass
 class Painter:
     """A canvas plus the boxes of everything drawn on it."""
@@ -59,6 +64,20 @@ class Painter:
     def line(self, line: textrun.Line, x: float, baseline: float, name: str) -> Box:
         textrun.draw_line(self.canvas, line, x, baseline)
         return self.record(name, x, baseline, line)
+
+    def column(self, line: textrun.Line, x: float, top: float, name: str) -> Box:
+        """Draw a Mongolian line as a vertical column read top to bottom.
+
+        ``x`` is the left edge of the column. The line is turned 90°
+        clockwise, so the tops of the glyphs face right.
+        """
+        baseline_x = x + MONGOLIAN_DESCENT * line.size
+        textrun.draw_line(self.canvas, line, baseline_x, top, vertical=True)
+        box = Box(
+            self.page, name, x, top - line.width, x + column_width(line.size), top
+        )
+        self.boxes.append(box)
+        return box
 
     def centered(
         self, line: textrun.Line, center: float, baseline: float, name: str

@@ -72,7 +72,11 @@ def _operators(
 ) -> str:
     # Written as operators directly: reportlab's path objects format every
     # number through a slow pure-Python routine.
-    operators = ["q", "0 0 0 rg", f"{module:.4f} 0 0 {-module:.4f} {left:.3f} {top:.3f} cm"]
+    operators = [
+        "q",
+        "0 0 0 rg",
+        f"{module:.4f} 0 0 {-module:.4f} {left:.3f} {top:.3f} cm",
+    ]
     for row_index, row in enumerate(matrix):
         for start, length in _dark_runs(row):
             operators.append(f"{start} {row_index} {length} 1 re")

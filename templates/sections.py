@@ -25,7 +25,14 @@ from templates.page import (
     Box,
     draw_frame,
 )
-from templates.painter import Painter, cached_line, fit_line, mongolian_label, union
+from templates.painter import (
+    Painter,
+    cached_line,
+    column_width,
+    fit_line,
+    mongolian_label,
+    union,
+)
 from templates.schema import FieldType
 
 QR_SIZE = 112.0  # points, quiet zone included
@@ -43,6 +50,25 @@ LABEL_GAP = 10.0
 BLOCK_SIZES = (11.0, 8.0)  # largest and smallest size of the long-text block
 OPEN_ENDED_TEXT = "长期"
 SPREAD_LABEL_CHARACTERS = 4
+ROW_HEIGHT = 30.0
+# Extra row height for a Mongolian label set as a line above the Chinese one.
+HORIZONTAL_LABEL_RISE = 10.0
+# Maximum length of a vertical Mongolian label in points. A longer one is
+# set as a line above the Chinese label.
+MAX_COLUMN_LENGTH = 60.0
+COLUMN_MARGIN = 3.0
+TITLE_MONGOLIAN_SIZE = 11.0
+
+
+def face_terms(template: LicenseTemplate) -> list[str]:
+    """Return the fixed Chinese texts of a face that carry a Mongolian form."""
+    face = template.face
+    items = [item for row in face.rows for item in row]
+    if face.block:
+        items.append(face.block)
+    labels = [_label_of(template, item) for item in items]
+    terms = [template.title, face.holder_code_label, *labels, face.authority_label]
+    return list(dict.fromkeys(terms))
 
 
 def format_date(day: object) -> str:
@@ -91,18 +117,39 @@ def draw_header(
             template.title, Face.SERIF, title_size, "title", title_size * 0.2
         )
     baseline = CONTENT_TOP - 66.0
-    painter.centered(title, PAGE_WIDTH / 2, baseline, "title")
-    if face.bilingual:
-        title_mn = mongolian_label(
-            template.title, template.mongolian_terms, 11.0, 2 * limit
-        )
-        if title_mn is not None:
-            painter.centered(
-                title_mn, PAGE_WIDTH / 2, baseline + title_size + 6, "title_mn"
-            )
+    title_box = painter.centered(title, PAGE_WIDTH / 2, baseline, "title")
     copy = cached_line(f"（{face.copy_label}）", Face.SERIF, 14.0, "copy_label", 6.0)
-    painter.centered(copy, PAGE_WIDTH / 2, baseline - 26.0, "copy_label")
-    return min(baseline - 32.0, qr_box.y0 - 26.0)
+    copy_box = painter.centered(copy, PAGE_WIDTH / 2, baseline - 26.0, "copy_label")
+    bottom = min(baseline - 32.0, qr_box.y0 - 26.0)
+    if face.bilingual:
+        area = (code_box.x1, bottom, title_box, limit)
+        _draw_title_mongolian(painter, template, area, min(title_box.x0, copy_box.x0))
+    return bottom
+
+
+def _draw_title_mongolian(
+    painter: Painter,
+    template: LicenseTemplate,
+    area: tuple[float, float, Box, float],
+    left_of_text: float,
+) -> None:
+    """Draw the Mongolian title first: a column left of the Chinese title
+    when one fits between the holder code and the title, else a line above."""
+    code_right, bottom, title_box, limit = area
+    text = mongolian.term_mn(template.title, template.mongolian_terms)
+    if text is None:
+        return
+    if template.face.mongolian_direction == "vertical":
+        height = title_box.y1 - bottom - COLUMN_MARGIN
+        line = fit_line(
+            text, Face.MONGOLIAN, TITLE_MONGOLIAN_SIZE, height, "title", 7.0
+        )
+        x = left_of_text - COLUMN_MARGIN - column_width(line.size)
+        if line.width <= height and x >= code_right + COLUMN_MARGIN:
+            painter.column(line, x, title_box.y1, "title_mn")
+            return
+    line = fit_line(text, Face.MONGOLIAN, TITLE_MONGOLIAN_SIZE, 2 * limit, "title", 5.0)
+    painter.centered(line, PAGE_WIDTH / 2, title_box.y1 + 4.0, "title_mn")
 
 
 def _draw_holder_code(
@@ -179,10 +226,10 @@ def draw_rows(
 ) -> float:
     """Draw the field rows below ``top``; return the bottom of the last row."""
     label_width = _label_width(template, [i for row in template.face.rows for i in row])
-    row_height = 40.0 if face.bilingual else 30.0
     columns = _columns()
-    for index, row in enumerate(template.face.rows):
-        baseline = top - index * row_height - row_height + 10.0
+    for row in template.face.rows:
+        row_height = _row_height(template, face, row)
+        baseline = top - row_height / 2 - 4.0
         for column, item in enumerate(row):
             x0, x1 = columns[column]
             if len(row) == 1:
@@ -190,7 +237,31 @@ def draw_rows(
             _draw_item(
                 painter, template, values, face, item, (x0, x1), baseline, label_width
             )
-    return top - len(template.face.rows) * row_height
+        top -= row_height
+    return top
+
+
+def _row_height(template: LicenseTemplate, face: FaceContext, row: tuple) -> float:
+    """Return 30 pt, or more for Mongolian labels: a column as long as the
+    longest vertical label, or a line above the Chinese labels."""
+    table = _mongolian_table(template, face)
+    if table is None:
+        return ROW_HEIGHT
+    height = ROW_HEIGHT
+    for item in row:
+        line = mongolian_label(_label_of(template, item), table, MONGOLIAN_SIZE, 1e6)
+        if line is None:
+            continue
+        if _vertical_fits(template, line):
+            height = max(height, line.width + 2 * COLUMN_MARGIN)
+        else:
+            height = max(height, ROW_HEIGHT + HORIZONTAL_LABEL_RISE)
+    return height
+
+
+def _vertical_fits(template: LicenseTemplate, line: textrun.Line) -> bool:
+    vertical = template.face.mongolian_direction == "vertical"
+    return vertical and line.width <= MAX_COLUMN_LENGTH
 
 
 def _draw_item(
@@ -206,9 +277,14 @@ def _draw_item(
     x0, x1 = span
     table = _mongolian_table(template, face)
     _draw_label(
-        painter, _label_of(template, item), table, x0, baseline, label_width, item
+        painter,
+        _label_of(template, item),
+        template,
+        table,
+        (x0, baseline, label_width),
+        item,
     )
-    value_x = x0 + label_width + LABEL_GAP
+    value_x = x0 + _label_indent(template, table) + label_width + LABEL_GAP
     text = _value_of(template, values, item)
     value = fit_line(text, Face.SANS, VALUE_SIZE, x1 - value_x, item, VALUE_MIN_SIZE)
     if value.width <= x1 - value_x:
@@ -239,30 +315,56 @@ def _mongolian_table(template: LicenseTemplate, face: FaceContext) -> str | None
     return template.mongolian_terms if face.bilingual else None
 
 
+def _label_indent(template: LicenseTemplate, table: str | None) -> float:
+    """Return the room left of the Chinese labels for vertical Mongolian ones."""
+    if table is None or template.face.mongolian_direction != "vertical":
+        return 0.0
+    for chinese in face_terms(template):
+        line = mongolian_label(chinese, table, MONGOLIAN_SIZE, 1e6)
+        if line is not None and _vertical_fits(template, line):
+            return column_width(MONGOLIAN_SIZE) + COLUMN_MARGIN
+    return 0.0
+
+
 def _draw_label(
     painter: Painter,
     text: str,
+    template: LicenseTemplate,
     table: str | None,
-    x: float,
-    baseline: float,
-    width: float,
+    place: tuple[float, float, float],
     item: str,
+    column_top: float | None = None,
 ) -> None:
-    """Draw a Chinese label with Mongolian above it.
+    """Draw a Chinese label with its Mongolian form first.
 
-    Labels of up to four characters are spread over four character widths,
-    as on printed licenses (名　　称); longer labels keep their spacing.
+    The Mongolian form is a column left of the Chinese label when vertical
+    setting is chosen and it fits, else a line above. Chinese labels of up
+    to four characters are spread over four character widths, as on printed
+    licenses (名　　称); longer labels keep their spacing.
     """
+    x, baseline, width = place
+    indent = _label_indent(template, table)
     label = cached_line(text, Face.SANS, LABEL_SIZE, "label")
     spread = SPREAD_LABEL_CHARACTERS * LABEL_SIZE
     if 1 < len(text) <= SPREAD_LABEL_CHARACTERS and label.width < spread:
         spacing = (spread - label.width) / (len(text) - 1)
         label = cached_line(text, Face.SANS, LABEL_SIZE, "label", round(spacing, 3))
-    painter.line(label, x, baseline, f"label:{item}")
-    if table is not None:
-        label_mn = mongolian_label(text, table, MONGOLIAN_SIZE, width + LABEL_GAP)
-        if label_mn is not None:
-            painter.line(label_mn, x, baseline + 14.0, f"label_mn:{item}")
+    painter.line(label, x + indent, baseline, f"label:{item}")
+    if table is None:
+        return
+    label_mn = mongolian_label(text, table, MONGOLIAN_SIZE, 1e6)
+    if label_mn is None:
+        return
+    if _vertical_fits(template, label_mn):
+        top = (
+            column_top
+            if column_top is not None
+            else baseline + 4.0 + label_mn.width / 2
+        )
+        painter.column(label_mn, x, top, f"label_mn:{item}")
+        return
+    label_mn = mongolian_label(text, table, MONGOLIAN_SIZE, width + LABEL_GAP)
+    painter.line(label_mn, x + indent, baseline + 14.0, f"label_mn:{item}")
 
 
 def _block_area(face: FaceContext, top: float, seal_box: Box) -> tuple[float, float]:
@@ -285,16 +387,17 @@ def draw_block_page1(
     label_width = _label_width(template, [i for row in template.face.rows for i in row])
     block_top, block_bottom = _block_area(face, top, seal_box)
     baseline = block_top - LABEL_SIZE
+    table = _mongolian_table(template, face)
     _draw_label(
         painter,
         _label_of(template, item),
-        _mongolian_table(template, face),
-        CONTENT_LEFT,
-        baseline,
-        label_width,
+        template,
+        table,
+        (CONTENT_LEFT, baseline, label_width),
         item,
+        column_top=block_top,
     )
-    x0 = CONTENT_LEFT + label_width + LABEL_GAP
+    x0 = CONTENT_LEFT + _label_indent(template, table) + label_width + LABEL_GAP
     fit = fit_block(
         text, CONTENT_RIGHT - x0, block_top - block_bottom, item, BLOCK_SIZES
     )

@@ -235,9 +235,7 @@ def _name_records(table: bytes) -> list[tuple[tuple[int, int, int], int, bytes]]
 
 
 def _pack_name_table(chosen: dict[int, tuple[tuple[int, int, int], bytes]]) -> bytes:
-    ordered = sorted(
-        (key, name_id, text) for name_id, (key, text) in chosen.items()
-    )
+    ordered = sorted((key, name_id, text) for name_id, (key, text) in chosen.items())
     header = struct.pack(">HHH", 0, len(ordered), 6 + 12 * len(ordered))
     entries = []
     strings = b""

@@ -199,7 +199,9 @@ def glyph_operators(
         if moves:
             operators.append(_matrix(x, y, glyph.x, glyph.y, vertical))
         if glyph.font is not current_font:
-            operators.append(f"{embedding.resource_name(glyph.font)} {line.size:.2f} Tf")
+            operators.append(
+                f"{embedding.resource_name(glyph.font)} {line.size:.2f} Tf"
+            )
             current_font = glyph.font
         pending.append(glyph_id)
     if pending:
