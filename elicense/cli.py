@@ -204,3 +204,7 @@ main.add_command(seal)
 
 if __name__ == "__main__":
     main()
+
+from elicense.templates_cli import templates_group  # noqa: E402
+
+main.add_command(templates_group, name="templates")
