@@ -58,6 +58,7 @@ HORIZONTAL_LABEL_RISE = 10.0
 MAX_COLUMN_LENGTH = 60.0
 COLUMN_MARGIN = 3.0
 TITLE_MONGOLIAN_SIZE = 11.0
+AUTHORITY_MONGOLIAN = "authority_mn"
 
 
 def face_terms(template: LicenseTemplate) -> list[str]:
@@ -367,8 +368,12 @@ def _draw_label(
     painter.line(label_mn, x + indent, baseline + 14.0, f"label_mn:{item}")
 
 
-def _block_area(face: FaceContext, top: float, seal_box: Box) -> tuple[float, float]:
-    return top - 4.0, seal_box.y1 + 8.0
+def _block_area(
+    painter: Painter, top: float, seal_box: Box
+) -> tuple[float, float]:
+    """Return the top and bottom of the long-text block on page 1."""
+    above_seal = [box.y1 for box in painter.boxes if box.name == AUTHORITY_MONGOLIAN]
+    return top - 4.0, max([seal_box.y1, *above_seal]) + 8.0
 
 
 def draw_block_page1(
@@ -385,7 +390,7 @@ def draw_block_page1(
         return ""
     text = str(values.get(item) or "")
     label_width = _label_width(template, [i for row in template.face.rows for i in row])
-    block_top, block_bottom = _block_area(face, top, seal_box)
+    block_top, block_bottom = _block_area(painter, top, seal_box)
     baseline = block_top - LABEL_SIZE
     table = _mongolian_table(template, face)
     _draw_label(
@@ -421,7 +426,11 @@ def _draw_paragraph(
 def draw_authority(
     painter: Painter, template: LicenseTemplate, face: FaceContext
 ) -> Box:
-    """Draw authority name and issue date under the seal; return the seal box."""
+    """Draw authority name and issue date under the seal; return the seal box.
+
+    On a bilingual face the Mongolian name and date stand above the seal, so
+    they come first and the seal covers only Chinese text.
+    """
     center = SEAL_CENTER_X
     half_width = CONTENT_RIGHT - center
     name = fit_line(
@@ -430,13 +439,7 @@ def draw_authority(
     name_box = painter.centered(name, center, AUTHORITY_BASELINE, "authority")
 
     date = cached_line(format_date(face.issued_on), Face.SANS, 11.0, "issued_on")
-    date_baseline = AUTHORITY_BASELINE - (34.0 if face.bilingual else 22.0)
-    painter.centered(date, center, date_baseline, "authority")
-    if face.bilingual:
-        table = template.mongolian_terms
-        _draw_authority_mongolian(
-            painter, face, table, center, date_baseline, 2 * half_width
-        )
+    painter.centered(date, center, AUTHORITY_BASELINE - 22.0, "authority")
 
     radius = SEAL_DIAMETER / 2
     center_y = (name_box.y0 + name_box.y1) / 2
@@ -445,6 +448,12 @@ def draw_authority(
     painter.line(
         label, label_right - label.width, AUTHORITY_BASELINE, "authority_label"
     )
+
+    if face.bilingual:
+        seal_top = center_y + radius
+        _draw_authority_mongolian(
+            painter, face, template.mongolian_terms, seal_top, 2 * half_width
+        )
 
     # The seal goes last so it lies over the name and date, as on paper.
     if face.seal is not None:
@@ -460,21 +469,19 @@ def draw_authority(
 
 
 def _draw_authority_mongolian(
-    painter: Painter,
-    face: FaceContext,
-    table: str,
-    center: float,
-    date_baseline: float,
-    width: float,
+    painter: Painter, face: FaceContext, table: str, seal_top: float, width: float
 ) -> None:
-    name_mn = mongolian.authority_name_mn(face.authority_name, table)
-    if name_mn is not None:
-        line = fit_line(name_mn, Face.MONGOLIAN, 10.0, width, "authority_name", 6.0)
-        painter.centered(line, center, AUTHORITY_BASELINE + 16.0, "authority")
+    """Draw the Mongolian date just above the seal and the name above it."""
+    baseline = seal_top + 4.0
     date_mn = mongolian.date_mn(face.issued_on, table)
     if date_mn is not None:
         line = cached_line(date_mn, Face.MONGOLIAN, 9.0, "issued_on")
-        painter.centered(line, center, date_baseline + 14.0, "authority")
+        painter.centered(line, SEAL_CENTER_X, baseline, AUTHORITY_MONGOLIAN)
+        baseline += 14.0
+    name_mn = mongolian.authority_name_mn(face.authority_name, table)
+    if name_mn is not None:
+        line = fit_line(name_mn, Face.MONGOLIAN, 10.0, width, "authority_name", 6.0)
+        painter.centered(line, SEAL_CENTER_X, baseline, AUTHORITY_MONGOLIAN)
 
 
 def draw_footer(painter: Painter, template: LicenseTemplate, face: FaceContext) -> None:

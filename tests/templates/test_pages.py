@@ -183,3 +183,24 @@ def test_horizontal_setting_puts_mongolian_above(catalogue, sample_by_type):
     assert boxes["label_mn:name"].x1 - boxes["label_mn:name"].x0 > 20
     for first, second in itertools.combinations(result.text_boxes, 2):
         assert not first.overlaps(second), (first, second)
+
+
+def test_mongolian_authority_above_seal(catalogue, sample_by_type, tmp_path):
+    record = dict(
+        sample_by_type["business_license"], authority_name="内蒙古自治区人民政府"
+    )
+    template = catalogue.get("business_license")
+    result = render_license(template, record, make_face(record))
+    seal = result.seal_box
+    mongolian = [box for box in result.text_boxes if box.name == "authority_mn"]
+    assert len(mongolian) == 2
+    for box in mongolian:
+        assert box.y0 > seal[4], box
+        assert not _overlap(result.qr_box, box.as_tuple())
+    for first, second in itertools.combinations(result.text_boxes, 2):
+        assert not first.overlaps(second), (first, second)
+    name = f"{term_mn('内蒙古自治区')} {term_mn('人民政府')}"
+    assert name in pdf_text(result.pdf, tmp_path)
+    drawn = glyph_ids_in_pdf(result.pdf)
+    expected = harfbuzz_glyph_ids(name)
+    assert any(drawn[i : i + len(expected)] == expected for i in range(len(drawn)))
