@@ -1,12 +1,17 @@
 """Issue licenses: validate, allocate the serial, render, sign, store.
 
-One record becomes one license in these steps:
+One record becomes one license in these steps, and no register
+transaction stays open while a PDF is rendered or signed:
 
 1. Validate the record against its template and look up the authority.
-2. Inside one register transaction: reject a duplicate, allocate the serial
-   and build the e-license identifier.
+   Return the first result of a repeated idempotency key and reject a
+   duplicate holder early.
+2. Allocate the serial in a short transaction of its own.
 3. Build the QR token text, render the PDF and sign it with the seal.
-4. Write the signed PDF to the blob store, then insert the rows.
+4. Write the signed PDF to the blob store.
+5. In a short transaction under the holder lock, check the idempotency key
+   and the duplicate holder again, then insert the rows and the event.
+   A request that loses a race here discards its PDF.
 
 The PDF is stored before the rows commit, so a committed version always has
 its blob. A crash between the two steps leaves an orphan blob, which
@@ -132,6 +137,16 @@ class _Prepared:
 
 
 @dataclass(frozen=True)
+class _IssueRequest:
+    """Who asked for an issue, why, and the idempotency key of the request."""
+
+    operator: str
+    reason: str | None
+    idempotency_key: str | None
+    request_hash: str
+
+
+@dataclass(frozen=True)
 class _Rendered:
     pdf: bytes
     seal_box: Any
@@ -222,36 +237,95 @@ class IssuanceService:
         """
         prepared = self._prepare(raw)
         request_hash = hash_request(_jsonable(prepared.record))
-        # NOTE: the transaction stays open while the PDF is rendered and signed,
-        # because the serial on the face must commit with the rows. On SQLite
-        # other writers wait meanwhile (up to the busy timeout).
-        with (
-            self._blobs_discarded_on_failure() as written,
-            self.repository.transaction(),
-        ):
+        if idempotency_key is not None:
+            replay = self._replay(idempotency_key, prepared, request_hash)
+            if replay is not None:
+                return replay
+        if not new_on_purpose:
+            self._reject_duplicate(prepared)
+        request = _IssueRequest(operator, reason, idempotency_key, request_hash)
+        with self._blobs_discarded_on_failure() as written:
+            serial = self._allocate_serial(prepared)
+            try:
+                identifier = ElicenseIdentifier(
+                    prepared.template.catalogue_code, prepared.authority.code, serial, 1
+                )
+                pdf = self._produce_pdf(prepared, identifier)
+                written.append(self.blobs.put(pdf))
+                outcome = self._commit_first_version(
+                    prepared, serial, pdf, written[-1], request, new_on_purpose
+                )
+            except BaseException:
+                self._return_serial(prepared, serial)
+                raise
+        if outcome.replayed:
+            self._return_serial(prepared, serial)
+            self._discard_blob(written[-1])
+            return outcome
+        log.info(
+            "issued license %s version 1 (%s)", outcome.license_id, outcome.elicense_id
+        )
+        return outcome
+
+    def _allocate_serial(self, prepared: _Prepared) -> str:
+        """Take the next serial in a short transaction of its own.
+
+        NOTE: a failure after this step (signing, a lost race at insert, a
+        crash) leaves the serial unused. After a failure in this process the
+        serial is handed back when no later one was taken meanwhile, so a gap
+        remains only after a crash or alongside parallel issues.
+        """
+        return self.repository.next_serial(prepared.authority.code, self.today().year)
+
+    def _commit_first_version(
+        self,
+        prepared: _Prepared,
+        serial: str,
+        pdf: bytes,
+        sha256: str,
+        request: _IssueRequest,
+        new_on_purpose: bool,
+    ) -> IssuedLicense:
+        """Insert the license in a short transaction, checking again for races.
+
+        Under the holder lock a parallel request may have committed the same
+        idempotency key (the first result is returned with ``replayed``) or a
+        license of the same holder and type (ConflictError). The caller then
+        discards the PDF it has just signed.
+        """
+        with self.repository.transaction():
             self.repository.lock_holder(
                 prepared.holder_code, prepared.template.license_type
             )
-            if idempotency_key is not None:
-                replay = self._replay(idempotency_key, prepared, request_hash)
+            if request.idempotency_key is not None:
+                replay = self._replay(
+                    request.idempotency_key, prepared, request.request_hash
+                )
                 if replay is not None:
                     return replay
             if not new_on_purpose:
                 self._reject_duplicate(prepared)
-            version = self._issue_first_version(prepared, written)
-            self._record(prepared, version, Operation.ISSUE, operator, reason)
-            if idempotency_key is not None:
+            version = self._insert_license(prepared, serial, pdf, sha256)
+            self._record(
+                prepared, version, Operation.ISSUE, request.operator, request.reason
+            )
+            if request.idempotency_key is not None:
                 self.repository.store_idempotency_key(
-                    idempotency_key,
+                    request.idempotency_key,
                     prepared.authority.code,
-                    request_hash,
+                    request.request_hash,
                     version.license_id,
                     version.version,
                 )
-        log.info(
-            "issued license %s version 1 (%s)", version.license_id, version.elicense_id
-        )
         return IssuedLicense.from_row(version)
+
+    def _return_serial(self, prepared: _Prepared, serial: str) -> None:
+        try:
+            self.repository.return_serial(
+                prepared.authority.code, self.today().year, serial
+            )
+        except Exception:  # the error that made the issue fail matters more
+            log.warning("could not hand back serial %s", serial, exc_info=True)
 
     def _replay(
         self, idempotency_key: str, prepared: _Prepared, request_hash: str
@@ -264,18 +338,6 @@ class IssuanceService:
         row = self.repository.get_version(found.license_id, found.version)
         log.info("replayed license %s version %s", row.license_id, row.version)
         return IssuedLicense.from_row(row, replayed=True)
-
-    def _issue_first_version(
-        self, prepared: _Prepared, written: list[str]
-    ) -> LicenseVersion:
-        authority_code = prepared.authority.code
-        serial = self.repository.next_serial(authority_code, self.today().year)
-        identifier = ElicenseIdentifier(
-            prepared.template.catalogue_code, authority_code, serial, 1
-        )
-        pdf = self._produce_pdf(prepared, identifier)
-        written.append(self.blobs.put(pdf))
-        return self._insert_license(prepared, serial, pdf, written[-1])
 
     def reissue(
         self,
@@ -299,31 +361,28 @@ class IssuanceService:
                 f"操作 {operation} 不生成新版本",
                 field="operation",
                 value=operation,
-                fix="新版本只能由 amend（变更）、renew（延续）或 replace（换发）生成",
+                fix="新版本只能由 amend（变更）、renew（换发）或 replace（补发）生成",
             )
         license = self.repository.get_license(license_id)
         prepared = self._prepare(raw)
         _check_same_license(license, prepared)
-        with (
-            self._blobs_discarded_on_failure() as written,
-            self.repository.transaction(),
-        ):
-            locked = self.repository.lock_license(license_id)
-            self.repository.check_new_version_allowed(locked, expected_version)
-            identifier = ElicenseIdentifier(
-                locked.type_code,
-                locked.issuer_code,
-                locked.serial,
-                locked.current_version + 1,
-            )
+        # Checked here to fail before signing, and again under the row lock.
+        self.repository.check_new_version_allowed(license, expected_version)
+        identifier = ElicenseIdentifier(
+            license.type_code, license.issuer_code, license.serial, expected_version + 1
+        )
+        with self._blobs_discarded_on_failure() as written:
             pdf = self._produce_pdf(prepared, identifier)
             written.append(self.blobs.put(pdf))
-            version = self.repository.add_version(
-                license_id,
-                self._version_create(prepared, pdf, written[-1]),
-                expected_version=expected_version,
-            )
-            self._record(prepared, version, operation, operator, reason, legal_basis)
+            with self.repository.transaction():
+                version = self.repository.add_version(
+                    license_id,
+                    self._version_create(prepared, pdf, written[-1]),
+                    expected_version=expected_version,
+                )
+                self._record(
+                    prepared, version, operation, operator, reason, legal_basis
+                )
         log.info(
             "%s license %s version %s (%s)",
             operation,

@@ -79,6 +79,22 @@ def elicense_id_for(license: License | LicenseCreate, serial: str, version: int)
     return str(identifier)
 
 
+class StaleVersionError(ConflictError):
+    """The change was based on a version that is no longer current."""
+
+    def __init__(self, license_id: int | None, current: int, expected: int) -> None:
+        self.current_version = current
+        super().__init__(
+            f"证照 {license_id} 的当前版本已是 {current}，请求基于版本 {expected}",
+            fix=f"请重新读取证照，基于版本 {current} 再提交",
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        detail: dict[str, Any] = dict(super().as_dict())
+        detail["current_version"] = self.current_version
+        return detail
+
+
 def hash_request(payload: Any) -> str:
     """Return the SHA-256 hex digest of a request for idempotency checks."""
     return hashlib.sha256(canonical_json(payload)).hexdigest()
@@ -144,6 +160,28 @@ class Repository:
                 fix="流水号计数超过 7 位，请联系系统管理员调整流水号格式",
             )
         return format_serial(year, value)
+
+    def return_serial(self, issuer_code: str, year: int, serial: str) -> bool:
+        """Hand back an unused serial if no later one was allocated; return whether.
+
+        Called after an issue failed between allocation and insert, so that
+        the common failure (signing, a duplicate) leaves no gap.
+        """
+        value = int(serial[4:])
+        statement = (
+            sa.update(SerialCounter)
+            .where(
+                SerialCounter.issuer_code == issuer_code,
+                SerialCounter.year == year,
+                SerialCounter.last_value == value,
+            )
+            .values(last_value=value - 1)
+        )
+        with self.transaction() as session:
+            returned = session.execute(statement).rowcount == 1
+        if returned:
+            log.info("returned unused serial %s of %s", serial, issuer_code)
+        return returned
 
     @staticmethod
     def _increment_counter(session: Session, issuer_code: str, year: int) -> int | None:
@@ -218,11 +256,7 @@ class Repository:
     def check_new_version_allowed(row: License, expected_version: int) -> None:
         """Raise ConflictError unless a version may follow ``expected_version``."""
         if row.current_version != expected_version:
-            raise ConflictError(
-                f"证照 {row.id} 的当前版本已是 {row.current_version}，"
-                f"请求基于版本 {expected_version}",
-                fix=f"请重新读取证照，基于版本 {row.current_version} 再提交",
-            )
+            raise StaleVersionError(row.id, row.current_version, expected_version)
         if row.status not in NEW_VERSION_FROM:
             status = LicenseStatus(row.status)
             raise ConflictError(
