@@ -20,6 +20,7 @@ from elicense.queries import (
     search_audit_record,
 )
 from elicense.web.deps import PAGES, Client, Context
+from elicense.web.verify_routes import public_holder_code
 
 router = APIRouter(prefix="/api/v1", tags=["query"])
 pages = APIRouter()
@@ -107,6 +108,12 @@ def _utc(moment: datetime | None) -> datetime | None:
 def license_page(request: Request, elicense_id: str, context: Context) -> HTMLResponse:
     """Show the register status of one version, as the QR page does."""
     result = context.status_page_result(elicense_id)
-    page = {"result": result, "license": result.license, "holder_code_label": "持证主体代码",
-            "checked_at": ""}
+    code_type = context.holder_code_type(result.license)
+    page = {
+        "result": result,
+        "license": result.license,
+        "holder_code_label": "持证主体代码",
+        "holder_code_shown": public_holder_code(result, code_type),
+        "checked_at": "",
+    }
     return PAGES.TemplateResponse(request, "qr_result.html", page)

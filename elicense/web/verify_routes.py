@@ -10,13 +10,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from common.codes import mask_citizen_id
 from common.errors import InputError
 from elicense.web.deps import PAGES, Context
 from elicense.web.receipts import make_receipt
 from elicense.web.uploads import read_limited_body
+from verifier.qr_check import QrResult
 from verifier.trustlist import StatusChange
 
 router = APIRouter()
+CITIZEN_ID_TYPE = "111"
 HOLDER_CODE_LABELS = {"001": "统一社会信用代码", "111": "公民身份号码"}
 # Multipart framing around one file adds a few hundred bytes.
 MULTIPART_OVERHEAD_BYTES = 16 * 1024
@@ -39,15 +42,31 @@ def qr_page(request: Request, token: str, context: Context) -> HTMLResponse:
     """Show counter staff whether the scanned license is authentic and current."""
     result = context.qr_verifier.verify(token)
     facts = result.license
-    label = HOLDER_CODE_LABELS.get(context.holder_code_type(facts), "持证主体代码")
+    code_type = context.holder_code_type(facts)
     page = {
         "result": result,
         "license": facts,
-        "holder_code_label": label,
+        "holder_code_label": HOLDER_CODE_LABELS.get(code_type, "持证主体代码"),
+        "holder_code_shown": public_holder_code(result, code_type),
         "checked_at": datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S"),
     }
     status = 200 if result.token_authentic else 400
     return PAGES.TemplateResponse(request, "qr_result.html", page, status_code=status)
+
+
+def public_holder_code(result: QrResult, code_type: str) -> str:
+    """Return the holder code for a public page, masked if it is a citizen ID."""
+    if result.license is not None:
+        code = result.license.holder_code or ""
+    else:
+        code = result.claims.holder_code if result.claims else ""
+    if code_type == CITIZEN_ID_TYPE or _looks_like_citizen_id(code):
+        return mask_citizen_id(code)
+    return code
+
+
+def _looks_like_citizen_id(code: str) -> bool:
+    return len(code) == 18 and code[:17].isdigit()
 
 
 @router.get("/api/v1/qr/{token}", summary="核验二维码令牌（JSON）")

@@ -163,3 +163,37 @@ def context_for(data_dir: Path):
     from elicense.settings import Settings
 
     return ServiceContext(Settings(data_dir=data_dir, public_url=PUBLIC_URL))
+
+
+@pytest.fixture(scope="module")
+def private_server(issued: IssuedSet):
+    """Run ``elicense serve`` on a free port of its own.
+
+    Unlike ``live_server`` it cannot meet another test run's server on the
+    fixed port; URLs in certificates still name ``PUBLIC_URL``.
+    """
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith("ELICENSE_")
+    }
+    env["ELICENSE_PUBLIC_URL"] = PUBLIC_URL
+    process = subprocess.Popen(
+        [sys.executable, "-m", "elicense.cli", "serve", "--data-dir", str(issued.data_dir),
+         "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(f"{base}/healthz", process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
