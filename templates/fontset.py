@@ -24,12 +24,12 @@ logger = logging.getLogger(__name__)
 
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 
-# reportlab's font subsetting keeps per-document state in shared font objects
-# and is not thread-safe, so every render holds this lock.
+# Every render holds this lock, because it swaps reportlab's global stream
+# settings (see page.plain_flate_streams).
 RENDER_LOCK = threading.RLock()
 
 # First private-use code point given to glyphs that have no character of their
-# own (Mongolian positional forms), so reportlab can embed them.
+# own (Mongolian positional forms), so every drawn glyph has a code point.
 PRIVATE_USE_START = 0xE000
 PRIVATE_USE_END = 0xF8FF
 
@@ -166,6 +166,21 @@ def font_for_char(char: str, face: Face) -> FontFile | None:
         if load_font(font).face.charToGlyph.get(code):
             return font
     return None
+
+
+@functools.lru_cache(maxsize=65536)
+def char_advance(char: str, face: Face) -> tuple[FontFile, float] | None:
+    """Return the font that draws ``char`` and its advance width at 1 pt."""
+    font = font_for_char(char, face)
+    if font is None:
+        return None
+    return font, font_advance(font, char)
+
+
+@functools.lru_cache(maxsize=65536)
+def font_advance(font: FontFile, char: str) -> float:
+    """Return the advance width of ``char`` in ``font`` at 1 pt."""
+    return load_font(font).face.getCharWidth(ord(char)) / 1000.0
 
 
 def split_runs(text: str, face: Face, field: str) -> list[tuple[FontFile, str]]:

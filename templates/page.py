@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import io
 import time
 from collections.abc import Iterator
@@ -99,19 +100,30 @@ def _time_stamp(day: dt.date) -> TimeStamp:
 
 def draw_frame(canvas: Canvas) -> None:
     """Draw the double border with corner ornaments of a paper license."""
-    canvas.saveState()
-    canvas.setStrokeColorRGB(*FRAME_COLOR)
-    canvas.setLineWidth(2.2)
-    _rect_inset(canvas, FRAME_OUTER)
-    canvas.setLineWidth(0.6)
-    _rect_inset(canvas, FRAME_INNER)
+    canvas.addLiteral(frame_operators())
+
+
+@functools.cache
+def frame_operators() -> str:
+    """Return the frame as page operators, built once per process."""
+    red, green, blue = FRAME_COLOR
+    operators = [
+        "q",
+        f"{red} {green} {blue} RG",
+        "2.2 w",
+        _rect_inset(FRAME_OUTER) + " S",
+        "0.6 w",
+        _rect_inset(FRAME_INNER) + " S",
+    ]
     for x, y in _corners(FRAME_INNER):
-        _ornament(canvas, x, y)
-    canvas.restoreState()
+        operators += _ornament(x, y)
+    operators.append("Q")
+    return "\n".join(operators)
 
 
-def _rect_inset(canvas: Canvas, inset: float) -> None:
-    canvas.rect(inset, inset, PAGE_WIDTH - 2 * inset, PAGE_HEIGHT - 2 * inset)
+def _rect_inset(inset: float) -> str:
+    width, height = PAGE_WIDTH - 2 * inset, PAGE_HEIGHT - 2 * inset
+    return f"{inset:.2f} {inset:.2f} {width:.2f} {height:.2f} re"
 
 
 def _corners(inset: float) -> list[tuple[float, float]]:
@@ -119,16 +131,17 @@ def _corners(inset: float) -> list[tuple[float, float]]:
     return [(inset, inset), (right, inset), (inset, top), (right, top)]
 
 
-def _ornament(canvas: Canvas, x: float, y: float) -> None:
-    """Draw a small diamond with a square inside at a frame corner."""
+def _ornament(x: float, y: float) -> list[str]:
+    """Return a small diamond with a white square inside, at a frame corner."""
     size = 6.0
-    path = canvas.beginPath()
-    path.moveTo(x, y - size)
-    path.lineTo(x + size, y)
-    path.lineTo(x, y + size)
-    path.lineTo(x - size, y)
-    path.close()
-    canvas.setFillColorRGB(*FRAME_COLOR)
-    canvas.drawPath(path, stroke=0, fill=1)
-    canvas.setFillColorRGB(1, 1, 1)
-    canvas.rect(x - 1.6, y - 1.6, 3.2, 3.2, stroke=0, fill=1)
+    red, green, blue = FRAME_COLOR
+    diamond = (
+        f"{x:.2f} {y - size:.2f} m {x + size:.2f} {y:.2f} l "
+        f"{x:.2f} {y + size:.2f} l {x - size:.2f} {y:.2f} l h f"
+    )
+    return [
+        f"{red} {green} {blue} rg",
+        diamond,
+        "1 1 1 rg",
+        f"{x - 1.6:.2f} {y - 1.6:.2f} 3.2 3.2 re f",
+    ]

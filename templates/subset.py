@@ -116,7 +116,9 @@ class FontSubsetter:
         for glyph_id in glyph_ids:
             glyph = self.glyph(glyph_id)
             data = _renumber(glyph, new_ids)
-            padding = -len(data) % 4
+            # Short loca offsets count 2-byte words, so glyphs start on even
+            # offsets.
+            padding = len(data) % 2
             parts.append(data + bytes(padding))
             position += len(data) + padding
             loca.append(position)

@@ -13,7 +13,6 @@ import functools
 import struct
 from dataclasses import dataclass
 
-from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from templates import embedding, fontset, mongolian
@@ -48,6 +47,16 @@ class Line:
     width: float
     char_space: float = 0.0
 
+    def __hash__(self) -> int:
+        # Lines are cache keys of glyph_operators; hashing every glyph on each
+        # lookup cost more than drawing a short line.
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            fields = (self.text, self.size, self.glyphs, self.width, self.char_space)
+            cached = hash(fields)
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
 
 def layout_line(
     text: str, face: Face, size: float, field: str, char_space: float = 0.0
@@ -70,7 +79,7 @@ def _place_plain(
     for index, char in enumerate(run):
         follows = index > 0 and space == 0.0
         out.append(Glyph(font, ord(char), pen, 0.0, follows))
-        pen += pdfmetrics.stringWidth(char, font.name, size) + space
+        pen += fontset.font_advance(font, char) * size + space
     return pen
 
 
@@ -105,8 +114,8 @@ def wrap(text: str, face: Face, size: float, width: float, field: str) -> list[s
     current = ""
     current_width = 0.0
     for char in text:
-        font = fontset.font_for_char(char, face)
-        advance = pdfmetrics.stringWidth(char, font.name, size)
+        _, advance = fontset.char_advance(char, face)
+        advance *= size
         if current and current_width + advance > width:
             current, carried = _split_before_punctuation(current, char)
             lines.append(current)
