@@ -346,7 +346,7 @@ def revoke_command(
         operator=operator,
         reason=reason,
         revoked_at=moment,
-        crl_reason=x509.ReasonFlags(crl_reason),
+        crl_reason=x509.ReasonFlags[crl_reason],
     )
     history = manager.registry.history(record.code)[-1]
     click.echo(f"印章 {record.code} 已吊销，生效时间 {history.details['revoked_at']}")

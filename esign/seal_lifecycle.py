@@ -268,7 +268,9 @@ class SealManager:
         before it stay valid.
         """
         now = self._clock()
-        moment = (revoked_at or now).astimezone(UTC)
+        # CRLs carry whole seconds. Truncating here keeps the history equal to
+        # the CRL and counts a signature from that same second as revoked.
+        moment = (revoked_at or now).astimezone(UTC).replace(microsecond=0)
         with self.registry.locked():
             record = self.registry.get(code)
             _check_revocable(record, moment, now)
