@@ -10,8 +10,12 @@ from typing import TYPE_CHECKING, Any
 from common.codes import mask_citizen_id
 from common.errors import PermissionDeniedError
 from elicense.web.auth import ApiClientIdentity
-from license_store.models import AgencyQueryAuditCreate, License, LicenseStatus
-from license_store.models import LicenseVersion
+from license_store.models import (
+    AgencyQueryAuditCreate,
+    License,
+    LicenseStatus,
+    LicenseVersion,
+)
 from license_store.repository import MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -40,7 +44,8 @@ def query_by_holder_code(
     """
     visible = _visible_licenses(context, client, holder_code)
     start = (page - 1) * page_size
-    items = [_license_view(context, client, row) for row in visible[start:start + page_size]]
+    shown = visible[start : start + page_size]
+    items = [_license_view(context, client, row) for row in shown]
     _record(context, client, purpose, {
         "holder_code": _masked_code(holder_code),
         "page": page,
@@ -68,7 +73,9 @@ def _visible_licenses(
         result = context.repository.licenses_by_holder_code(
             holder_code, page, MAX_PAGE_SIZE
         )
-        visible.extend(row for row in result.items if client.may_see_type(row.license_type))
+        visible.extend(
+            row for row in result.items if client.may_see_type(row.license_type)
+        )
         if page * MAX_PAGE_SIZE >= result.total:
             break
     return visible

@@ -67,8 +67,12 @@ def trust() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="签名后的信任列表文件（默认 DATA_DIR/trust/trust-list.p7m）。",
 )
-@click.option("--publisher", default="内蒙古自治区市场监督管理局", show_default=True,
-              help="写入导出文件的发布单位名称。")
+@click.option(
+    "--publisher",
+    default="内蒙古自治区市场监督管理局",
+    show_default=True,
+    help="写入导出文件的发布单位名称。",
+)
 @_reports_errors
 def export_command(data_dir: Path, out: Path | None, publisher: str) -> None:
     """导出本部署自己的 CA，用信任列表签名证书签名（CMS）。"""
@@ -126,8 +130,10 @@ def list_command(data_dir: Path) -> None:
         label = "互认中" if status and status.status == "recognised" else "未互认"
         origin = f"导入自根证书 {ca.imported_from[:16]}" if ca.imported_from else "本地"
         click.echo(f"{ca.id}\t{ca.name}\t{label}\t{origin}")
-        click.echo(f"  证照类型：{'、'.join(ca.license_types)}；"
-                   f"颁发机构代码前缀：{'、'.join(ca.issuer_codes)}")
+        click.echo(
+            f"  证照类型：{'、'.join(ca.license_types)}；"
+            f"颁发机构代码前缀：{'、'.join(ca.issuer_codes)}"
+        )
         for change in ca.history:
             click.echo(f"  {change.since.isoformat()} {change.status} {change.reason}")
 
@@ -135,8 +141,12 @@ def list_command(data_dir: Path) -> None:
 @trust.command("withdraw")
 @DATA_DIR_OPTION
 @click.argument("ca_id")
-@click.option("--at", "at_text", required=True,
-              help="撤销互认的时间，ISO 8601，例如 2026-12-01T00:00:00+08:00。")
+@click.option(
+    "--at",
+    "at_text",
+    required=True,
+    help="撤销互认的时间，ISO 8601，例如 2026-12-01T00:00:00+08:00。",
+)
 @click.option("--reason", required=True, help="撤销原因，写入状态记录。")
 @_reports_errors
 def withdraw_command(data_dir: Path, ca_id: str, at_text: str, reason: str) -> None:
@@ -154,13 +164,22 @@ def withdraw_command(data_dir: Path, ca_id: str, at_text: str, reason: str) -> N
 @trust.command("scope")
 @DATA_DIR_OPTION
 @click.argument("ca_id")
-@click.option("--license-type", multiple=True,
-              help="该 CA 可签的证照类型，可重复；不给则为全部（*）。")
-@click.option("--issuer-prefix", multiple=True,
-              help="该 CA 可签的颁发机构代码前缀，可重复；不给则为全部（*）。")
+@click.option(
+    "--license-type",
+    multiple=True,
+    help="该 CA 可签的证照类型，可重复；不给则为全部（*）。",
+)
+@click.option(
+    "--issuer-prefix",
+    multiple=True,
+    help="该 CA 可签的颁发机构代码前缀，可重复；不给则为全部（*）。",
+)
 @_reports_errors
 def scope_command(
-    data_dir: Path, ca_id: str, license_type: tuple[str, ...], issuer_prefix: tuple[str, ...]
+    data_dir: Path,
+    ca_id: str,
+    license_type: tuple[str, ...],
+    issuer_prefix: tuple[str, ...],
 ) -> None:
     """设置一个 CA 可以签发印章证书的证照类型和颁发机构范围。"""
     trust_list = _load(data_dir)
@@ -172,8 +191,10 @@ def scope_command(
     )
     trust_list.replace(scoped)
     trust_list.save(_trust_dir(data_dir))
-    click.echo(f"{ca.name}（{ca_id}）的证照类型：{'、'.join(scoped.license_types)}；"
-               f"颁发机构代码前缀：{'、'.join(scoped.issuer_codes)}")
+    click.echo(
+        f"{ca.name}（{ca_id}）的证照类型：{'、'.join(scoped.license_types)}；"
+        f"颁发机构代码前缀：{'、'.join(scoped.issuer_codes)}"
+    )
 
 
 def _read_anchor(path: Path) -> x509.Certificate:
@@ -182,7 +203,7 @@ def _read_anchor(path: Path) -> x509.Certificate:
         if pem.detect(data):
             _, _, data = pem.unarmor(data)
         certificate = x509.Certificate.load(data)
-        certificate.native  # parse now so a damaged file fails here
+        _ = certificate.native  # parse now so a damaged file fails here
     except (ValueError, TypeError) as error:
         raise InputError(
             f"根证书文件 {path} 无法读取：{error}",
@@ -208,8 +229,12 @@ def _parse_time(text: str) -> datetime:
 @trust.command("receipt")
 @DATA_DIR_OPTION
 @click.argument("pdf", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="写入签名核验回执（CMS，.p7m）的文件。")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="写入签名核验回执（CMS，.p7m）的文件。",
+)
 @_reports_errors
 def receipt_command(data_dir: Path, pdf: Path, out: Path) -> None:
     """核验证照 PDF 并出具签名的核验回执；退出码同 elicense verify。"""
@@ -230,10 +255,16 @@ def receipt_command(data_dir: Path, pdf: Path, out: Path) -> None:
 @trust.command("check-receipt")
 @DATA_DIR_OPTION
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--anchor", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="出具回执的部署的根证书；不给则用信任列表中的全部 CA。")
-@click.option("--document", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="回执对应的 PDF，用于比对文件散列。")
+@click.option(
+    "--anchor",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="出具回执的部署的根证书；不给则用信任列表中的全部 CA。",
+)
+@click.option(
+    "--document",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="回执对应的 PDF，用于比对文件散列。",
+)
 @_reports_errors
 def check_receipt_command(
     data_dir: Path, file: Path, anchor: Path | None, document: Path | None
@@ -243,7 +274,9 @@ def check_receipt_command(
 
     from verifier.receipts import check_receipt
 
-    anchors = [_read_anchor(anchor)] if anchor else _load(data_dir).anchor_certificates()
+    anchors = (
+        [_read_anchor(anchor)] if anchor else _load(data_dir).anchor_certificates()
+    )
     checked = check_receipt(
         file.read_bytes(), anchors, document.read_bytes() if document else None
     )

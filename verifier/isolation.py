@@ -3,13 +3,17 @@
 NOTE: pyhanko parses and validates in pure Python with no way to interrupt
 it, and a crafted file (deep object nesting, huge streams, cyclic
 references) can keep it busy far longer than the time budget. Checking the
-clock between steps cannot stop a step that never returns, so the whole
+clock between steps cannot stop a step that never returns. So the whole
 verification runs in a child process that is killed when the deadline
-passes, and whose address space is capped so that a decompression bomb
-ends in MemoryError instead of exhausting the host. The child is forked,
-so it inherits the loaded modules and the trust list without pickling them;
-it must not touch the register's database connections, which the caller
-guarantees by looking register facts up before the fork.
+passes. The child's address space is capped, so a decompression bomb ends
+in MemoryError instead of exhausting the host.
+
+The child is forked, so it inherits the loaded modules and the trust list
+without pickling them. It must not use the register's database
+connections, so the caller looks register facts up before the fork.
+Forking a process that runs other threads (the web server's thread pool)
+can leave a lock held in the child; such a child hangs and is killed at
+the deadline like any other.
 """
 
 from __future__ import annotations
@@ -56,8 +60,11 @@ def call_with_deadline(
     sender.close()
     try:
         if not receiver.poll(seconds):
-            logger.warning("verification worker pid=%s exceeded %.1f s, killed",
-                           worker.pid, seconds)
+            logger.warning(
+                "verification worker pid=%s exceeded %.1f s, killed",
+                worker.pid,
+                seconds,
+            )
             return None
         try:
             kind, payload = receiver.recv()

@@ -18,7 +18,7 @@ class VerificationLimits:
     max_objects: int = 20_000
     # Enforced by killing the worker process that runs the verification.
     max_seconds: float = 10.0
-    # Address-space cap of that worker; the service itself needs about 300 MB.
+    # Address-space cap of that worker process.
     max_worker_memory_bytes: int = 2 * 1024 * 1024 * 1024
     # False runs the steps in the calling process, without the hard deadline.
     isolate: bool = True

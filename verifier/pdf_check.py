@@ -19,15 +19,14 @@ from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.fields import MDPPerm
-
 from pyhanko.sign.validation import (
     DocumentSecurityStore,
     EmbeddedPdfSignature,
     SignatureCoverageLevel,
     validate_pdf_signature,
 )
-from pyhanko.sign.validation.generic_cms import extract_message_digest
 from pyhanko.sign.validation.errors import NoDSSFoundError, SignatureValidationError
+from pyhanko.sign.validation.generic_cms import extract_message_digest
 from pyhanko.sign.validation.status import PdfSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
@@ -101,10 +100,16 @@ class PdfVerifier:
         trust: TrustList,
         register: RegisterLookup | None = None,
         limits: VerificationLimits | None = None,
+        *,
+        fetch_revocation: bool = False,
     ) -> None:
         self.trust = trust
         self.register = register
         self.limits = limits or VerificationLimits()
+        # Online mode: fetch a CA's CRL from its distribution point when the
+        # embedded validation data and the locally known CRLs do not settle
+        # revocation. Fetching runs inside the worker, under the deadline.
+        self.fetch_revocation = fetch_revocation
 
     def verify(self, data: bytes) -> Verdict:
         """Verify one document and return the verdict; never raise on bad input.
@@ -125,7 +130,9 @@ class PdfVerifier:
         if problem is not None:
             return _rejected_verdict(problem)
         lookup = _prefetch(self.register, data)
-        checker = PdfVerifier(self.trust, lookup, self.limits)
+        checker = PdfVerifier(
+            self.trust, lookup, self.limits, fetch_revocation=self.fetch_revocation
+        )
         if not self.limits.isolate:
             return checker.verify_steps(data)
         try:
@@ -174,7 +181,8 @@ class PdfVerifier:
             return StepStatus.SKIPPED, "前序步骤未通过，本步骤未执行"
         if time.monotonic() - run.started > self.limits.max_seconds:
             budget = self.limits.max_seconds
-            return StepStatus.INDETERMINATE, f"验证超过时间预算 {budget} 秒，本步骤未执行"
+            reason = f"验证超过时间预算 {budget} 秒，本步骤未执行"
+            return StepStatus.INDETERMINATE, reason
         return None
 
     # Step 1
@@ -298,12 +306,14 @@ class PdfVerifier:
             "trust_roots": self.trust.anchor_certificates(),
             "other_certs": self.trust.intermediate_certificates(),
             "crls": self.trust.current_crls(),
-            "allow_fetching": False,
+            "allow_fetching": self.fetch_revocation,
             "revocation_mode": "hard-fail",
             "retroactive_revinfo": True,
         }
         if moment is not None:
             kwargs["moment"] = moment
+        # The document's own validation data (DSS) is added to the trust
+        # list's CRLs; pyhanko consults both before fetching anything.
         try:
             dss = DocumentSecurityStore.read_dss(reader)
         except NoDSSFoundError:
@@ -494,7 +504,7 @@ def _facts_from_document_info(
 
 
 class _PrefetchedLookup:
-    """The register's answer for one document, looked up before the fork."""
+    """Register facts of one document, looked up before the fork."""
 
     def __init__(self, pdf_sha256: str, facts: LicenseFacts | None) -> None:
         self.pdf_sha256 = pdf_sha256

@@ -17,7 +17,7 @@ from typing import Any
 
 from asn1crypto import x509
 
-from common.errors import InputError, TrustError
+from common.errors import InputError
 from verifier.signed_document import verify_signed_document
 from verifier.verdict import Verdict
 
@@ -67,7 +67,7 @@ def check_receipt(
     Raises TrustError when the signature is invalid or untrusted, and
     InputError when the signed content is not a receipt.
     """
-    signed = verify_signed_document(data, anchors, what=WHAT)
+    signed = verify_signed_document(data, anchors, document_name=WHAT)
     try:
         body = json.loads(signed.content.decode("utf-8"))
         if body.get("kind") != RECEIPT_KIND:
@@ -81,6 +81,3 @@ def check_receipt(
     if document is not None:
         matches = hashlib.sha256(document).hexdigest() == expected
     return CheckedReceipt(body, signed.signer_subject, matches)
-
-
-__all__ = ["check_receipt", "receipt_payload", "CheckedReceipt", "TrustError"]

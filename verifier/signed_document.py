@@ -3,8 +3,8 @@
 Exported trust lists and verification receipts are CMS SignedData
 (RFC 5652) with the JSON text encapsulated. A document is accepted only when
 its signature is intact and the signer's certificate chains to one of the
-anchors given by the caller; the certificates inside the document serve
-only to build that path.
+anchors given by the caller. The certificates inside the document only help
+to build that path.
 """
 
 from __future__ import annotations
@@ -40,19 +40,21 @@ def verify_signed_document(
     data: bytes,
     anchors: list[x509.Certificate],
     *,
-    what: str,
+    document_name: str,
     moment: datetime | None = None,
 ) -> SignedContent:
     """Return the content of ``data`` once its signature chains to an anchor.
 
-    ``what`` names the document in error messages (for example 信任列表).
+    ``document_name`` (for example 信任列表) names the document in messages.
     Raises TrustError naming the problem when the file is not SignedData,
     the signature is broken or the signer does not chain to an anchor.
     """
-    signed_data = _parse(data, what)
+    signed_data = _parse(data, document_name)
     content = signed_data["encap_content_info"]["content"].native
     if not isinstance(content, bytes) or not content:
-        raise TrustError(f"{what}文件中没有签名的内容", fix="请使用对方导出的原始文件")
+        raise TrustError(
+            f"{document_name}文件中没有签名的内容", fix="请使用对方导出的原始文件"
+        )
     context = ValidationContext(
         trust_roots=anchors,
         other_certs=list(extract_certificate_info(signed_data).other_certs),
@@ -64,15 +66,21 @@ def verify_signed_document(
         async_validate_cms_signature(signed_data, validation_context=context)
     )
     if not (status.intact and status.valid):
-        raise TrustError(f"{what}的签名无效：内容在签名后被修改或签名值错误",
-                         fix="请向对方重新索取文件")
+        raise TrustError(
+            f"{document_name}的签名无效：内容在签名后被修改或签名值错误",
+            fix="请向对方重新索取文件",
+        )
     if not status.trusted:
         raise TrustError(
-            f"{what}的签名证书「{status.signing_cert.subject.human_friendly}」"
+            f"{document_name}的签名证书「{status.signing_cert.subject.human_friendly}」"
             "不能链接到指定的根证书",
             fix="请确认 --anchor 指定的是对方部署的根证书（trust/root-ca.pem）",
         )
-    logger.info("verified signed %s signer=%s", what, status.signing_cert.sha256.hex()[:16])
+    logger.info(
+        "verified signed %s signer=%s",
+        document_name,
+        status.signing_cert.sha256.hex()[:16],
+    )
     return SignedContent(
         content=content,
         signer_subject=status.signing_cert.subject.human_friendly,
@@ -81,25 +89,28 @@ def verify_signed_document(
     )
 
 
-def _parse(data: bytes, what: str) -> cms.SignedData:
+def _parse(data: bytes, document_name: str) -> cms.SignedData:
     if len(data) > MAX_SIGNED_DOCUMENT_BYTES:
         raise TrustError(
-            f"{what}文件 {len(data)} 字节超过上限 {MAX_SIGNED_DOCUMENT_BYTES} 字节"
+            f"{document_name}文件 {len(data)} 字节超过上限 "
+            f"{MAX_SIGNED_DOCUMENT_BYTES} 字节"
         )
     try:
         info = cms.ContentInfo.load(data)
         if info["content_type"].native != "signed_data":
             raise ValueError(info["content_type"].native)
         signed_data = info["content"]
-        signed_data.native  # parse everything now, not lazily later
+        _ = signed_data.native  # parse everything now, not lazily later
     except (ValueError, TypeError, KeyError, OverflowError) as error:
         raise TrustError(
-            f"{what}文件不是 CMS 签名数据（{type(error).__name__}）",
+            f"{document_name}文件不是 CMS 签名数据（{type(error).__name__}）",
             fix="请使用 elicense trust export 导出的 .p7m 文件",
         ) from error
     if len(signed_data["signer_infos"]) != 1:
-        raise TrustError(f"{what}文件应有一个签名者，实际有 "
-                         f"{len(signed_data['signer_infos'])} 个")
+        raise TrustError(
+            f"{document_name}文件应有一个签名者，实际有 "
+            f"{len(signed_data['signer_infos'])} 个"
+        )
     return signed_data
 
 

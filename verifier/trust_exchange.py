@@ -34,7 +34,7 @@ WHAT = "信任列表"
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What an import changed: entries added, updated and skipped."""
+    """Result of an import: ids of the entries added, updated and skipped."""
 
     added: tuple[str, ...]
     updated: tuple[str, ...]
@@ -64,7 +64,7 @@ def import_signed_list(
     list is older than the last one imported from the same anchor, or no
     entry belongs to the anchor.
     """
-    signed = verify_signed_document(data, [anchor], what=WHAT)
+    signed = verify_signed_document(data, [anchor], document_name=WHAT)
     document = _read_document(signed.content)
     anchor_id = anchor.sha256.hex()
     _reject_replay(trust, anchor_id, document["issued_at"])
@@ -82,8 +82,14 @@ def import_signed_list(
             added.append(ca.id)
         else:
             # Local decisions (scope, withdrawal) survive a re-import.
-            trust.replace(replace(existing, name=ca.name, certificates=ca.certificates,
-                                  token_signers=ca.token_signers))
+            trust.replace(
+                replace(
+                    existing,
+                    name=ca.name,
+                    certificates=ca.certificates,
+                    token_signers=ca.token_signers,
+                )
+            )
             updated.append(ca.id)
     if not added and not updated:
         raise TrustError(
@@ -91,10 +97,16 @@ def import_signed_list(
             fix="请确认 --anchor 是导出方自己的根证书",
         )
     trust.imports[anchor_id] = document["issued_at"]
-    logger.info("imported trust list anchor=%s added=%d updated=%d skipped=%d",
-                anchor_id[:16], len(added), len(updated), len(skipped))
-    return ImportReport(tuple(added), tuple(updated), tuple(skipped),
-                        document["issued_at"])
+    logger.info(
+        "imported trust list anchor=%s added=%d updated=%d skipped=%d",
+        anchor_id[:16],
+        len(added),
+        len(updated),
+        len(skipped),
+    )
+    return ImportReport(
+        tuple(added), tuple(updated), tuple(skipped), document["issued_at"]
+    )
 
 
 def _read_document(content: bytes) -> dict[str, Any]:
@@ -105,7 +117,8 @@ def _read_document(content: bytes) -> dict[str, Any]:
         datetime.fromisoformat(document["issued_at"])
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise TrustError(
-            f"{WHAT}内容格式错误：{error}", fix="请使用 elicense trust export 导出的文件"
+            f"{WHAT}内容格式错误：{error}",
+            fix="请使用 elicense trust export 导出的文件",
         ) from error
     return document
 

@@ -27,6 +27,8 @@ pages = APIRouter()
 
 
 PURPOSE = Query(min_length=2, max_length=200, description="查询事由，记入电子监察记录")
+SINCE = Query(description="起始时间（含），ISO 8601；不带时区时按 UTC")
+UNTIL = Query(description="截止时间（不含），ISO 8601；不带时区时按 UTC")
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "缺少或无效的接口密钥"},
     403: {"description": "超出本部门的查询范围"},
@@ -88,8 +90,8 @@ def audit_log(
     context: Context,
     client: Client,
     agency: Annotated[int | None, Query(ge=1, description="部门客户端编号")] = None,
-    since: Annotated[datetime | None, Query(description="起始时间（含），ISO 8601")] = None,
-    until: Annotated[datetime | None, Query(description="截止时间（不含），ISO 8601")] = None,
+    since: Annotated[datetime | None, SINCE] = None,
+    until: Annotated[datetime | None, UNTIL] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JSONResponse:

@@ -42,12 +42,17 @@ async def _read_parts(request: Request, context: Context) -> tuple[bytes, bytes 
     if not content_type.startswith("multipart/form-data"):
         return await read_limited_body(request, MAX_RECEIPT_BYTES), None
     limit = context.settings.max_upload_bytes + MAX_RECEIPT_BYTES
-    request._body = await read_limited_body(request, limit + MULTIPART_LIMIT_EXTRA_BYTES)
+    request._body = await read_limited_body(
+        request, limit + MULTIPART_LIMIT_EXTRA_BYTES
+    )
     form = await request.form()
     receipt = form.get("receipt")
     if receipt is None or isinstance(receipt, str):
-        raise InputError("表单中缺少回执字段 receipt", field="receipt",
-                         fix="请上传核验服务出具的 .p7m 回执")
+        raise InputError(
+            "表单中缺少回执字段 receipt",
+            field="receipt",
+            fix="请上传核验服务出具的 .p7m 回执",
+        )
     document = form.get("document")
     document_bytes = None
     if document is not None and not isinstance(document, str):

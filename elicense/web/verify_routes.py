@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -48,10 +47,14 @@ def qr_page(request: Request, token: str, context: Context) -> HTMLResponse:
         "license": facts,
         "holder_code_label": HOLDER_CODE_LABELS.get(code_type, "持证主体代码"),
         "holder_code_shown": public_holder_code(result, code_type),
-        "checked_at": datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+        "checked_at": _local_now(),
     }
     status = 200 if result.token_authentic else 400
     return PAGES.TemplateResponse(request, "qr_result.html", page, status_code=status)
+
+
+def _local_now() -> str:
+    return datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def public_holder_code(result: QrResult, code_type: str) -> str:
@@ -136,10 +139,7 @@ def trust_list_page(request: Request, context: Context) -> HTMLResponse:
                 "issuer_codes": "、".join(ca.issuer_codes).replace("*", "全部"),
                 "status": _status_label(status),
                 "origin": _origin_label(ca.imported_from),
-                "history": [
-                    f"{change.since:%Y-%m-%d %H:%M} {_status_label(change)} {change.reason}"
-                    for change in ca.history
-                ],
+                "history": [_history_line(change) for change in ca.history],
             }
         )
     return PAGES.TemplateResponse(request, "trust_list.html", {"cas": rows})
@@ -154,6 +154,10 @@ def _status_label(status: StatusChange | None) -> str:
     if status is None:
         return "尚未生效"
     return "互认中" if status.status == "recognised" else "已撤销互认"
+
+
+def _history_line(change: StatusChange) -> str:
+    return f"{change.since:%Y-%m-%d %H:%M} {_status_label(change)} {change.reason}"
 
 
 def _origin_label(anchor_sha256: str | None) -> str:

@@ -53,9 +53,10 @@ def test_many_revisions_rejected_quickly(service_context, genuine):
 
 
 def test_encrypted_pdf_rejected(service_context, tmp_path):
+    import io
+
     from pyhanko.pdf_utils.crypt import StandardSecurityHandler
     from pyhanko.pdf_utils.writer import PdfFileWriter
-    import io
 
     writer = PdfFileWriter()
     writer.security_handler = StandardSecurityHandler.build_from_pw("owner", "user")
@@ -125,7 +126,9 @@ def test_mangled_license_never_valid(service_context, genuine, seed):
     mangled = _mangled(genuine, seed)
     started = time.monotonic()
     verdict = service_context.verify_pdf_sync(mangled, offline=True)
-    assert time.monotonic() - started < service_context.settings.verify_seconds_budget + 3
+    assert (
+        time.monotonic() - started < service_context.settings.verify_seconds_budget + 3
+    )
     assert verdict.outcome.value != "valid", (seed, verdict.to_json())
 
 

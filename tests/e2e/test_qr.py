@@ -29,7 +29,9 @@ def decode_qr_from_page(pdf: Path, tmp_path: Path, dpi: int = 150) -> str:
     )
     image_path = next(tmp_path.glob("page*.png"))
     results = zxingcpp.read_barcodes(Image.open(image_path))
-    qr_codes = [result for result in results if result.format == zxingcpp.BarcodeFormat.QRCode]
+    qr_codes = [
+        result for result in results if result.format == zxingcpp.BarcodeFormat.QRCode
+    ]
     assert len(qr_codes) == 1, f"expected one QR code, found {len(qr_codes)}"
     return qr_codes[0].text
 
@@ -63,7 +65,9 @@ def test_altered_token_gets_red_page(decoded, client):
     path = urlparse(decoded).path
     token = path.rsplit("/", 1)[1]
     middle = len(token) // 2
-    altered = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
+    altered = (
+        token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
+    )
     response = client.get(f"/V/{altered}")
     assert 'data-signal="red"' in response.text
 
@@ -137,7 +141,9 @@ def test_browser_screenshot_has_green_banner(live_verify_url, tmp_path):
 def test_browser_altered_token_red(live_verify_url, tmp_path):
     token = live_verify_url.rsplit("/", 1)[1]
     middle = len(token) // 2
-    altered = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
+    altered = (
+        token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
+    )
     base = live_verify_url.rsplit("/", 1)[0]
     result = _run_chromium(tmp_path, "--dump-dom", f"{base}/{altered}")
     dom = result.stdout.decode("utf-8")
@@ -148,8 +154,10 @@ def test_browser_altered_token_red(live_verify_url, tmp_path):
 def test_verify_page_loads_nothing_from_other_hosts(decoded, client):
     html = client.get(urlparse(decoded).path).text
     urls = re.findall(r"""(?:https?:)?//[^\s"'<>)]+""", html)
-    hosts = {urlparse(url if url.startswith("http") else "http:" + url).netloc
-             for url in urls}
+    hosts = {
+        urlparse(url if url.startswith("http") else "http:" + url).netloc
+        for url in urls
+    }
     assert hosts <= {urlparse(PUBLIC_URL).netloc, "testserver"}, hosts
     assert "<script src" not in html
     assert "@import" not in html
@@ -162,7 +170,9 @@ def test_public_page_masks_citizen_id():
     from esign.qrtoken import TokenClaims
     from verifier.qr_check import QrResult, Signal
 
-    claims = TokenClaims("1.2.156.3005.2.X", "11010519491231002X", dt.date(2026, 1, 1), None, 1)
+    claims = TokenClaims(
+        "1.2.156.3005.2.X", "11010519491231002X", dt.date(2026, 1, 1), None, 1
+    )
     result = QrResult(Signal.AMBER, "", (), True, claims)
     assert public_holder_code(result, "111") == "110105********002X"
     assert public_holder_code(result, "001") == "110105********002X"

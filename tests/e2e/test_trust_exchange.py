@@ -62,10 +62,22 @@ def before(pair):
 @pytest.fixture(scope="module")
 def imported(pair, before):
     first, second = pair
-    run_cli("trust", "import", str(second.signed_list), "--anchor", str(second.root),
-            data_dir=first.data_dir)
-    run_cli("trust", "import", str(first.signed_list), "--anchor", str(first.root),
-            data_dir=second.data_dir)
+    run_cli(
+        "trust",
+        "import",
+        str(second.signed_list),
+        "--anchor",
+        str(second.root),
+        data_dir=first.data_dir,
+    )
+    run_cli(
+        "trust",
+        "import",
+        str(first.signed_list),
+        "--anchor",
+        str(first.root),
+        data_dir=second.data_dir,
+    )
     return pair
 
 
@@ -118,8 +130,15 @@ def test_trust_list_page_shows_imported_ca(imported):
 
 def test_import_with_wrong_anchor_rejected(imported, tmp_path):
     first, second = imported
-    result = run_cli("trust", "import", str(second.signed_list), "--anchor",
-                     str(first.root), data_dir=first.data_dir, check=False)
+    result = run_cli(
+        "trust",
+        "import",
+        str(second.signed_list),
+        "--anchor",
+        str(first.root),
+        data_dir=first.data_dir,
+        check=False,
+    )
     assert result.returncode == 1
     assert "不能链接到指定的根证书" in result.stderr
 
@@ -131,8 +150,15 @@ def test_import_tampered_list_rejected(imported, tmp_path):
     data[position + 1] = ord("L")
     tampered = tmp_path / "tampered.p7m"
     tampered.write_bytes(bytes(data))
-    result = run_cli("trust", "import", str(tampered), "--anchor", str(second.root),
-                     data_dir=first.data_dir, check=False)
+    result = run_cli(
+        "trust",
+        "import",
+        str(tampered),
+        "--anchor",
+        str(second.root),
+        data_dir=first.data_dir,
+        check=False,
+    )
     assert result.returncode == 1
     assert "签名无效" in result.stderr
 
@@ -141,8 +167,15 @@ def test_import_not_cms_rejected(imported, tmp_path):
     first, second = imported
     garbage = tmp_path / "garbage.p7m"
     garbage.write_bytes(b'{"cas": []}')
-    result = run_cli("trust", "import", str(garbage), "--anchor", str(second.root),
-                     data_dir=first.data_dir, check=False)
+    result = run_cli(
+        "trust",
+        "import",
+        str(garbage),
+        "--anchor",
+        str(second.root),
+        data_dir=first.data_dir,
+        check=False,
+    )
     assert result.returncode == 1
     assert "不是 CMS 签名数据" in result.stderr
 
@@ -151,10 +184,23 @@ def test_import_older_list_rejected(imported, tmp_path):
     first, second = imported
     newer = tmp_path / "newer.p7m"
     run_cli("trust", "export", "--out", str(newer), data_dir=second.data_dir)
-    run_cli("trust", "import", str(newer), "--anchor", str(second.root),
-            data_dir=first.data_dir)
-    result = run_cli("trust", "import", str(second.signed_list), "--anchor",
-                     str(second.root), data_dir=first.data_dir, check=False)
+    run_cli(
+        "trust",
+        "import",
+        str(newer),
+        "--anchor",
+        str(second.root),
+        data_dir=first.data_dir,
+    )
+    result = run_cli(
+        "trust",
+        "import",
+        str(second.signed_list),
+        "--anchor",
+        str(second.root),
+        data_dir=first.data_dir,
+        check=False,
+    )
     assert result.returncode == 1
     assert "早于上次导入" in result.stderr
 
@@ -162,10 +208,19 @@ def test_import_older_list_rejected(imported, tmp_path):
 def test_withdraw_in_future_keeps_license_valid(imported):
     first, second = imported
     listing = run_cli("trust", "list", data_dir=first.data_dir).stdout
-    foreign_id = next(line.split("\t")[0] for line in listing.splitlines()
-                      if "导入自" in line)
-    run_cli("trust", "withdraw", foreign_id, "--at", "2999-01-01T00:00:00+08:00",
-            "--reason", "协议到期", data_dir=first.data_dir)
+    foreign_id = next(
+        line.split("\t")[0] for line in listing.splitlines() if "导入自" in line
+    )
+    run_cli(
+        "trust",
+        "withdraw",
+        foreign_id,
+        "--at",
+        "2999-01-01T00:00:00+08:00",
+        "--reason",
+        "协议到期",
+        data_dir=first.data_dir,
+    )
     verdict = context_for(first.data_dir).verify_pdf_sync(second.pdfs[0].read_bytes())
     assert verdict.outcome.value == "valid", verdict.reasons
     assert "协议到期" in run_cli("trust", "list", data_dir=first.data_dir).stdout
@@ -173,7 +228,14 @@ def test_withdraw_in_future_keeps_license_valid(imported):
 
 def test_scope_unknown_ca_names_choices(imported):
     first, _ = imported
-    result = run_cli("trust", "scope", "no-such-ca", "--license-type", "x",
-                     data_dir=first.data_dir, check=False)
+    result = run_cli(
+        "trust",
+        "scope",
+        "no-such-ca",
+        "--license-type",
+        "x",
+        data_dir=first.data_dir,
+        check=False,
+    )
     assert result.returncode == 1
     assert "local-dev" in result.stderr

@@ -83,7 +83,8 @@ def test_scope_matching_prefix_valid(issued, business_pdf):
     verdict = _verify_with(
         issued,
         business_pdf,
-        lambda ca: replace(ca, license_types=("business_license",),
-                           issuer_codes=(prefix,)),
+        lambda ca: replace(
+            ca, license_types=("business_license",), issuer_codes=(prefix,)
+        ),
     )
     assert verdict.outcome.value == "valid", verdict.reasons

@@ -83,12 +83,25 @@ def test_receipt_for_invalid_document(client):
 
 def test_cli_receipt_and_check(issued, tmp_path):
     out = tmp_path / "receipt.p7m"
-    result = run_cli("trust", "receipt", str(issued.pdfs[0]), "--out", str(out),
-                     data_dir=issued.data_dir)
+    result = run_cli(
+        "trust",
+        "receipt",
+        str(issued.pdfs[0]),
+        "--out",
+        str(out),
+        data_dir=issued.data_dir,
+    )
     assert "有效" in result.stdout
-    checked = run_cli("trust", "check-receipt", str(out), "--anchor",
-                      str(issued.root_pem), "--document", str(issued.pdfs[0]),
-                      data_dir=issued.data_dir)
+    checked = run_cli(
+        "trust",
+        "check-receipt",
+        str(out),
+        "--anchor",
+        str(issued.root_pem),
+        "--document",
+        str(issued.pdfs[0]),
+        data_dir=issued.data_dir,
+    )
     body = json.loads(checked.stdout)
     assert body["document_matches"] is True
     assert body["receipt"]["verdict"]["outcome"] == "valid"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.e2e.conftest import IssuedSet, run_cli
@@ -14,16 +12,32 @@ SAMPLE_AUTHORITY = "11152921MA9U9BMD6Q"
 
 @pytest.fixture(scope="module")
 def agency_key(issued: IssuedSet) -> str:
-    result = run_cli("apikey", "create", "--name", "税务局", "--kind", "agency",
-                     data_dir=issued.data_dir)
+    result = run_cli(
+        "apikey",
+        "create",
+        "--name",
+        "税务局",
+        "--kind",
+        "agency",
+        data_dir=issued.data_dir,
+    )
     return result.stdout.strip()
 
 
 @pytest.fixture(scope="module")
 def bureau_key(issued: IssuedSet, client) -> str:
     record = next(r for r in issued.records if r["license_type"] == "business_license")
-    result = run_cli("apikey", "create", "--name", "登记系统", "--kind", "bureau",
-                     "--authority", record["authority_code"], data_dir=issued.data_dir)
+    result = run_cli(
+        "apikey",
+        "create",
+        "--name",
+        "登记系统",
+        "--kind",
+        "bureau",
+        "--authority",
+        record["authority_code"],
+        data_dir=issued.data_dir,
+    )
     return result.stdout.strip()
 
 
@@ -95,7 +109,9 @@ def test_query_masks_citizen_id(client, issued, agency_key):
 
 
 def test_issue_api_for_own_authority(client, issued, bureau_key):
-    record = dict(next(r for r in issued.records if r["license_type"] == "business_license"))
+    record = dict(
+        next(r for r in issued.records if r["license_type"] == "business_license")
+    )
     response = client.post(
         "/api/v1/licenses",
         json=record,
@@ -115,27 +131,41 @@ def test_issue_api_for_own_authority(client, issued, bureau_key):
 
 
 def test_issue_api_duplicate_holder_conflict(client, issued, bureau_key):
-    record = dict(next(r for r in issued.records if r["license_type"] == "business_license"))
+    record = dict(
+        next(r for r in issued.records if r["license_type"] == "business_license")
+    )
     response = client.post(
-        "/api/v1/licenses", json=record, headers={"Authorization": f"Bearer {bureau_key}"}
+        "/api/v1/licenses",
+        json=record,
+        headers={"Authorization": f"Bearer {bureau_key}"},
     )
     assert response.status_code == 409
     assert "1.2.156.3005.2." in response.json()["message"]
 
 
 def test_issue_api_other_authority_forbidden(client, issued, bureau_key):
-    record = next(r for r in issued.records if r["authority_code"] != issued.records[0]["authority_code"])
+    record = next(
+        r
+        for r in issued.records
+        if r["authority_code"] != issued.records[0]["authority_code"]
+    )
     response = client.post(
-        "/api/v1/licenses", json=record, headers={"Authorization": f"Bearer {bureau_key}"}
+        "/api/v1/licenses",
+        json=record,
+        headers={"Authorization": f"Bearer {bureau_key}"},
     )
     assert response.status_code == 403
 
 
 def test_issue_api_invalid_record_names_field(client, issued, bureau_key):
-    record = dict(next(r for r in issued.records if r["license_type"] == "business_license"))
+    record = dict(
+        next(r for r in issued.records if r["license_type"] == "business_license")
+    )
     record["uscc"] = record["uscc"][:-1] + ("0" if record["uscc"][-1] != "0" else "1")
     response = client.post(
-        "/api/v1/licenses", json=record, headers={"Authorization": f"Bearer {bureau_key}"}
+        "/api/v1/licenses",
+        json=record,
+        headers={"Authorization": f"Bearer {bureau_key}"},
     )
     assert response.status_code == 422
     assert response.json()["field"] == "uscc"
@@ -168,8 +198,12 @@ def _key(issued: IssuedSet, name: str, *scopes: str) -> str:
 
 @pytest.fixture(scope="module")
 def food_only_key(issued: IssuedSet) -> str:
-    return _key(issued, "卫生健康委", "license_type:food_business_license",
-                "field:business_scope")
+    return _key(
+        issued,
+        "卫生健康委",
+        "license_type:food_business_license",
+        "field:business_scope",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +232,9 @@ def test_scope_hides_other_license_types(client, issued, food_only_key):
 
 
 def test_scope_limits_fields(client, issued, food_only_key):
-    record = next(r for r in issued.records if r["license_type"] == "food_business_license")
+    record = next(
+        r for r in issued.records if r["license_type"] == "food_business_license"
+    )
     body = _query(client, food_only_key, record["uscc"]).json()
     assert body["total"] >= 1
     fields = body["items"][0]["fields"]
@@ -208,7 +244,9 @@ def test_scope_limits_fields(client, issued, food_only_key):
 def test_id_numbers_shown_when_allowed(client, issued, id_number_key):
     record = next(r for r in issued.records if r.get("operator_id_number"))
     body = _query(client, id_number_key, record["uscc"]).json()
-    assert body["items"][0]["fields"]["operator_id_number"] == record["operator_id_number"]
+    assert (
+        body["items"][0]["fields"]["operator_id_number"] == record["operator_id_number"]
+    )
 
 
 def test_metadata_out_of_scope_forbidden(client, issued, food_only_key):
@@ -216,8 +254,9 @@ def test_metadata_out_of_scope_forbidden(client, issued, food_only_key):
     record = next(r for r in issued.records if r["authority_code"] in pdf.name)
     if record["license_type"] == "food_business_license":
         pytest.skip("first license is in the food scope")
-    response = client.get(f"/api/v1/licenses/{pdf.stem}",
-                          headers={"X-API-Key": food_only_key})
+    response = client.get(
+        f"/api/v1/licenses/{pdf.stem}", headers={"X-API-Key": food_only_key}
+    )
     assert response.status_code == 403
 
 
@@ -226,8 +265,9 @@ def test_pagination_pages_and_total(client, issued, agency_key):
     first = _query(client, agency_key, record["uscc"], page_size=1).json()
     assert first["page_size"] == 1
     assert len(first["items"]) == 1
-    beyond = _query(client, agency_key, record["uscc"], page=first["total"] + 1,
-                    page_size=1).json()
+    beyond = _query(
+        client, agency_key, record["uscc"], page=first["total"] + 1, page_size=1
+    ).json()
     assert beyond["items"] == []
     assert beyond["total"] == first["total"]
 
@@ -235,10 +275,15 @@ def test_pagination_pages_and_total(client, issued, agency_key):
 def test_audit_records_agency_purpose_count(client, issued, agency_key, supervisor_key):
     record = issued.records[0]
     _query(client, agency_key, record["uscc"], purpose="政府采购资格审查")
-    response = client.get("/api/v1/audit", params={"page_size": 200},
-                          headers={"X-API-Key": supervisor_key})
+    response = client.get(
+        "/api/v1/audit",
+        params={"page_size": 200},
+        headers={"X-API-Key": supervisor_key},
+    )
     assert response.status_code == 200, response.text
-    entries = [e for e in response.json()["items"] if e["purpose"] == "政府采购资格审查"]
+    entries = [
+        e for e in response.json()["items"] if e["purpose"] == "政府采购资格审查"
+    ]
     assert entries, response.json()
     assert entries[0]["agency"] == "税务局"
     assert entries[0]["result_count"] >= 1
@@ -248,13 +293,22 @@ def test_audit_records_agency_purpose_count(client, issued, agency_key, supervis
 def test_audit_filters_by_agency_and_time(client, issued, agency_key, supervisor_key):
     _query(client, agency_key, issued.records[0]["uscc"], purpose="时间筛选核查")
     everything = client.get("/api/v1/audit", headers={"X-API-Key": supervisor_key})
-    client_id = next(e["client_id"] for e in everything.json()["items"]
-                     if e["purpose"] == "时间筛选核查")
-    mine = client.get("/api/v1/audit", params={"agency": client_id},
-                      headers={"X-API-Key": supervisor_key}).json()
+    client_id = next(
+        e["client_id"]
+        for e in everything.json()["items"]
+        if e["purpose"] == "时间筛选核查"
+    )
+    mine = client.get(
+        "/api/v1/audit",
+        params={"agency": client_id},
+        headers={"X-API-Key": supervisor_key},
+    ).json()
     assert {e["client_id"] for e in mine["items"]} == {client_id}
-    future = client.get("/api/v1/audit", params={"since": "2999-01-01T00:00:00"},
-                        headers={"X-API-Key": supervisor_key}).json()
+    future = client.get(
+        "/api/v1/audit",
+        params={"since": "2999-01-01T00:00:00"},
+        headers={"X-API-Key": supervisor_key},
+    ).json()
     assert future["items"] == []
 
 
@@ -274,7 +328,8 @@ def test_rate_limit_answers_429(issued):
     settings = Settings(data_dir=issued.data_dir, agency_requests_per_minute=3)
     with TestClient(create_app(ServiceContext(settings))) as limited:
         statuses = [
-            _query(limited, key, issued.records[0]["uscc"]).status_code for _ in range(5)
+            _query(limited, key, issued.records[0]["uscc"]).status_code
+            for _ in range(5)
         ]
         last = _query(limited, key, issued.records[0]["uscc"])
     assert statuses[:3] == [200, 200, 200]
@@ -340,7 +395,9 @@ def test_declared_length_over_limit_413_without_body(live_server, service_contex
 @pytest.mark.parametrize("name", sorted(CRASHERS))
 def test_crashing_upload_gets_verdict(client, name):
     response = client.post(
-        "/api/v1/verify", content=CRASHERS[name], headers={"Content-Type": "application/pdf"}
+        "/api/v1/verify",
+        content=CRASHERS[name],
+        headers={"Content-Type": "application/pdf"},
     )
     assert response.status_code == 200
     assert response.json()["outcome"] == "invalid"
@@ -348,7 +405,8 @@ def test_crashing_upload_gets_verdict(client, name):
 
 def test_non_pdf_upload_names_problem(client):
     response = client.post(
-        "/api/v1/verify", files={"file": ("photo.png", b"\x89PNG\r\n\x1a\n" + b"0" * 99)}
+        "/api/v1/verify",
+        files={"file": ("photo.png", b"\x89PNG\r\n\x1a\n" + b"0" * 99)},
     )
     assert response.json()["outcome"] == "invalid"
     assert "不是 PDF 文件" in response.json()["reasons"][0]
@@ -377,7 +435,7 @@ def _operations(client):
 
 
 def test_api_fuzz_no_server_error(client, agency_key):
-    """Generated requests from the OpenAPI document never get a 5xx answer.
+    """Generated requests from the OpenAPI document never get a 5xx response.
 
     NOTE: schemathesis.pytest.from_fixture failed under this pytest with
     "'Function' object has no attribute '_nodeid'", so each operation's
@@ -393,7 +451,9 @@ def test_api_fuzz_no_server_error(client, agency_key):
             case.headers = {**(case.headers or {}), "X-API-Key": agency_key}
             response = case.call()
             assert response.status_code < 500, (
-                case.method, case.formatted_path, response.text[:300]
+                case.method,
+                case.formatted_path,
+                response.text[:300],
             )
 
         check()

@@ -17,7 +17,9 @@ from verifier.trustlist import RecognisedCA, StatusChange, TrustList
 from verifier.verdict import LicenseFacts
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
-ELICENSE_ID = "1.2.156.3005.2.11150000MA7XQ0CB8J001.11150302MAA84RGA15.20260000001.001.V"
+ELICENSE_ID = (
+    "1.2.156.3005.2.11150000MA7XQ0CB8J001.11150302MAA84RGA15.20260000001.001.V"
+)
 
 
 def _self_signed() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -50,7 +52,9 @@ class FakeRegister:
 @pytest.fixture(scope="module")
 def signed():
     certificate, key = _self_signed()
-    claims = TokenClaims(ELICENSE_ID, "91150302MA0N000000", dt.date(2026, 1, 5), None, 1)
+    claims = TokenClaims(
+        ELICENSE_ID, "91150302MA0N000000", dt.date(2026, 1, 5), None, 1
+    )
     token = sign_token(claims, TokenSigner(certificate, key))
     ca = RecognisedCA(
         id="test",
@@ -101,9 +105,13 @@ def test_suspended_is_amber_with_date(signed):
     assert "2026-05-20 10:00" in result.reasons[0]
 
 
-@pytest.mark.parametrize(("status", "label"), [("07", "吊销"), ("03", "撤销"), ("04", "注销")])
+@pytest.mark.parametrize(
+    ("status", "label"), [("07", "吊销"), ("03", "撤销"), ("04", "注销")]
+)
 def test_ended_license_is_red_with_date(signed, status, label):
-    result = _verify(signed, _facts(status, label, status_changed_at="2026-05-21 09:30"))
+    result = _verify(
+        signed, _facts(status, label, status_changed_at="2026-05-21 09:30")
+    )
     assert result.signal is Signal.RED
     assert label in result.headline
     assert "2026-05-21 09:30" in result.reasons[0]
@@ -119,7 +127,11 @@ def test_withdrawn_ca_token_is_red(signed):
     token, trust = signed
     ca = trust.cas[0]
     withdrawn = StatusChange("withdrawn", NOW - dt.timedelta(days=1), "停止互认")
-    trust = TrustList(cas=[RecognisedCA(**{**ca.__dict__, "history": (*ca.history, withdrawn)})])
-    result = QrVerifier(trust, FakeRegister(_facts("01", "有效"))).verify(token, now=NOW)
+    trust = TrustList(
+        cas=[RecognisedCA(**{**ca.__dict__, "history": (*ca.history, withdrawn)})]
+    )
+    result = QrVerifier(trust, FakeRegister(_facts("01", "有效"))).verify(
+        token, now=NOW
+    )
     assert result.signal is Signal.RED
     assert "不在互认范围内" in result.reasons[0]
