@@ -13,8 +13,10 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 from common.errors import InputError, NotFoundError, StorageError
 
@@ -25,6 +27,24 @@ _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class BlobStore(Protocol):
+    """Content-addressed PDF store: on disk, or in the register database."""
+
+    def put(self, data: bytes) -> str: ...
+
+    def get(self, sha256: str) -> bytes: ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def delete(self, sha256: str) -> bool: ...
+
+    def size_of(self, sha256: str) -> int | None: ...
+
+    def age_seconds(self, sha256: str) -> float | None: ...
+
+    def iter_digests(self) -> Iterator[str]: ...
 
 
 class FileBlobStore:
@@ -83,6 +103,20 @@ class FileBlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
+
+    def size_of(self, sha256: str) -> int | None:
+        """Return the stored size in bytes, or None when the blob is missing."""
+        try:
+            return self.path_for(sha256).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def age_seconds(self, sha256: str) -> float | None:
+        """Return the seconds since the blob was written, or None when missing."""
+        try:
+            return time.time() - self.path_for(sha256).stat().st_mtime
+        except FileNotFoundError:
+            return None
 
     def delete(self, sha256: str) -> bool:
         """Remove a blob and return whether it existed.

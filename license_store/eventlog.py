@@ -1,9 +1,10 @@
-"""Leaf hashes of the event log, so a Merkle tree can be built over it later.
+"""Leaf hashes of the event log, the leaves of its Merkle tree.
 
 The leaf hash follows RFC 6962: SHA-256 over a zero byte and the canonical
 JSON of the event (keys sorted, no spaces, UTF-8, time in UTC with
 microseconds). It is computed from the stored fields only, so anyone holding
-the rows can recompute it.
+the rows can recompute it. :mod:`license_store.translog` builds the tree,
+its proofs and signed checkpoints.
 """
 
 from __future__ import annotations
@@ -55,3 +56,18 @@ def event_leaf_hash(
         "detail": detail,
     }
     return hashlib.sha256(LEAF_PREFIX + canonical_json(payload)).hexdigest()
+
+
+def leaf_hash_of(row: Any) -> str:
+    """Recompute the leaf hash of a stored event row from its fields."""
+    return event_leaf_hash(
+        operation=str(row.operation),
+        license_id=row.license_id,
+        version=row.version,
+        operator=row.operator,
+        authority_code=row.authority_code,
+        reason=row.reason,
+        legal_basis=row.legal_basis,
+        occurred_at=row.occurred_at,
+        detail=row.detail,
+    )

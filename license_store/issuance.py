@@ -35,7 +35,7 @@ from common.authority import Authority, AuthorityRegistry
 from common.codes import ElicenseIdentifier
 from common.errors import ConflictError, ElicenseError, InputError, StorageError
 from esign.qrtoken import TokenClaims
-from license_store.blobs import FileBlobStore
+from license_store.blobs import BlobStore
 from license_store.models import (
     License,
     LicenseCreate,
@@ -198,7 +198,7 @@ class IssuanceService:
     def __init__(
         self,
         repository: Repository,
-        blobs: FileBlobStore,
+        blobs: BlobStore,
         *,
         catalogue: TemplateCatalogue,
         authorities: AuthorityRegistry,

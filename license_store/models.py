@@ -134,6 +134,15 @@ class License(LicenseBase, table=True):
     __table_args__ = (
         sa.UniqueConstraint("issuer_code", "serial", name="uq_licenses_issuer_serial"),
         sa.Index("ix_licenses_holder_type", "holder_code", "license_type"),
+        sa.Index("ix_licenses_issuer_status_id", "issuer_code", "status", "id"),
+        # A trigram index on PostgreSQL (pg_trgm) so that a holder-name
+        # substring search uses an index; a plain index elsewhere.
+        sa.Index(
+            "ix_licenses_holder_name_trgm",
+            "holder_name",
+            postgresql_using="gin",
+            postgresql_ops={"holder_name": "gin_trgm_ops"},
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -154,7 +163,7 @@ class LicenseVersionBase(SQLModel):
     pdf_size: int = Field(ge=1)
     valid_from: dt.date
     valid_to: dt.date | None = None  # None means 长期 (open-ended)
-    issued_on: dt.date
+    issued_on: dt.date = Field(index=True)
 
 
 class LicenseVersionCreate(LicenseVersionBase):
@@ -221,13 +230,43 @@ class LicenseEventPublic(LicenseEventBase):
 
 
 class LicenseEvent(LicenseEventBase, table=True):
-    """Append-only log entry whose ``leaf_hash`` is its Merkle tree leaf."""
+    """Append-only log entry whose ``leaf_hash`` is leaf ``log_index`` of the log."""
 
     __tablename__ = "license_events"
+    __table_args__ = (
+        sa.Index("ix_license_events_log_index", "log_index", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     occurred_at: dt.datetime = _utc_column(default_factory=utc_now)
     leaf_hash: str = Field(max_length=64, unique=True)
+    # Position in the Merkle log: 0, 1, 2… in commit order, without gaps.
+    log_index: int = Field(ge=0)
+
+
+class LogCheckpoint(SQLModel, table=True):
+    """Signed root of the event log's Merkle tree at one size. Never updated."""
+
+    __tablename__ = "log_checkpoints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tree_size: int = Field(ge=0, index=True)
+    root_hash: str = Field(max_length=64)
+    note: str = Field(max_length=2000)
+    key_id: str = Field(max_length=64)
+    signature: str = Field(max_length=400)
+    created_at: dt.datetime = _utc_column(default_factory=utc_now)
+
+
+class StoredBlob(SQLModel, table=True):
+    """PDF bytes kept in the database by ``DatabaseBlobStore``."""
+
+    __tablename__ = "blobs"
+
+    sha256: str = Field(max_length=64, primary_key=True)
+    size: int = Field(ge=0)
+    data: bytes = Field(sa_type=sa.LargeBinary())
+    created_at: dt.datetime = _utc_column(default_factory=utc_now)
 
 
 # --- serial counters and idempotency ------------------------------------

@@ -42,6 +42,7 @@ from license_store.models import (
     LicenseStatus,
     LicenseVersion,
     LicenseVersionCreate,
+    LogCheckpoint,
     Operation,
     SerialCounter,
     utc_now,
@@ -54,6 +55,8 @@ T = TypeVar("T")
 MAX_SERIAL_COUNTER = 9_999_999  # 7 digits after the 4-digit year
 MAX_VERSION = 999  # 3 digits in the e-license identifier
 MAX_PAGE_SIZE = 200
+# Advisory lock key that serialises appends to the event log on PostgreSQL.
+LOG_LOCK_KEY = 0x454C_4943_4C4F_47  # "ELICLOG"
 
 
 @dataclass(frozen=True)
@@ -511,8 +514,9 @@ class Repository:
             _check_status_change(row, event.operation, LicenseStatus(status))
             row.status = LicenseStatus(status)
             session.add(row)
+            detail = {**event.detail, "status": LicenseStatus(status).value}
             recorded = self.record_event(
-                event.model_copy(update={"license_id": row.id})
+                event.model_copy(update={"license_id": row.id, "detail": detail})
             )
         log.info(
             "license %s status set to %s by %s", license_id, status, event.operation
@@ -520,16 +524,37 @@ class Repository:
         return recorded
 
     def record_event(self, event: LicenseEventCreate) -> LicenseEvent:
-        """Append an event with its leaf hash. Events are never updated."""
+        """Append an event as the next leaf of the log. Events are never updated.
+
+        The log lock is held until the surrounding transaction commits, so
+        leaves are numbered in commit order without gaps. Take it last, after
+        any license or holder lock, so that two transactions never wait on
+        each other.
+        """
         occurred_at = utc_now()
         fields = event.model_dump()
         fields["operation"] = Operation(fields["operation"])
         leaf_hash = event_leaf_hash(**fields, occurred_at=occurred_at)
-        row = LicenseEvent(**fields, occurred_at=occurred_at, leaf_hash=leaf_hash)
         with self.transaction() as session:
+            self._lock_log(session)
+            log_index = session.execute(
+                sa.select(sa.func.coalesce(sa.func.max(LicenseEvent.log_index), -1) + 1)
+            ).scalar_one()
+            row = LicenseEvent(
+                **fields,
+                occurred_at=occurred_at,
+                leaf_hash=leaf_hash,
+                log_index=log_index,
+            )
             session.add(row)
             self._flush(session, f"事件 {leaf_hash}")
         return row
+
+    @staticmethod
+    def _lock_log(session: Session) -> None:
+        # SQLite write transactions already run one at a time.
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(sa.select(sa.func.pg_advisory_xact_lock(LOG_LOCK_KEY)))
 
     def events_of(self, license_id: int) -> list[LicenseEvent]:
         """Return a license's events in the order they were recorded."""
@@ -554,6 +579,110 @@ class Repository:
         )
         with self._reading() as session:
             return list(session.exec(statement).all())
+
+    # --- event log --------------------------------------------------------
+
+    def log_size(self) -> int:
+        """Return the number of leaves (events) in the log."""
+        with self._reading() as session:
+            return session.exec(select(func.count(LicenseEvent.id))).one()
+
+    def iter_log(
+        self, size: int | None = None, batch_size: int = 2000
+    ) -> Iterator[LicenseEvent]:
+        """Yield the events in log order, the first ``size`` of them if given."""
+        position = 0
+        while size is None or position < size:
+            limit = batch_size if size is None else min(batch_size, size - position)
+            statement = (
+                select(LicenseEvent)
+                .where(LicenseEvent.log_index >= position)
+                .order_by(LicenseEvent.log_index)
+                .limit(limit)
+            )
+            with self._reading() as session:
+                rows = list(session.exec(statement).all())
+            if not rows:
+                return
+            yield from rows
+            position = rows[-1].log_index + 1
+
+    def version_event(self, license_id: int, version: int) -> LicenseEvent:
+        """Return the event that issued a version, or raise NotFoundError."""
+        operations = [
+            Operation.ISSUE,
+            Operation.AMEND,
+            Operation.RENEW,
+            Operation.REPLACE,
+        ]
+        statement = (
+            select(LicenseEvent)
+            .where(
+                LicenseEvent.license_id == license_id,
+                LicenseEvent.version == version,
+                LicenseEvent.operation.in_(operations),  # type: ignore[attr-defined]
+            )
+            .order_by(LicenseEvent.log_index)
+        )
+        with self._reading() as session:
+            row = session.exec(statement).first()
+        if row is None:
+            raise NotFoundError(
+                f"事件日志中没有证照 {license_id} 版本 {version} 的签发记录",
+                fix="请核对证照编号和版本号",
+            )
+        return row
+
+    def add_checkpoint(self, checkpoint: LogCheckpoint) -> LogCheckpoint:
+        """Store a signed checkpoint. Checkpoints are never updated."""
+        with self.transaction() as session:
+            session.add(checkpoint)
+            session.flush()
+        log.info("stored log checkpoint at size %s", checkpoint.tree_size)
+        return checkpoint
+
+    def latest_checkpoint(self) -> LogCheckpoint | None:
+        statement = select(LogCheckpoint).order_by(
+            LogCheckpoint.tree_size.desc(),  # type: ignore[attr-defined]
+            LogCheckpoint.id.desc(),  # type: ignore[union-attr]
+        )
+        with self._reading() as session:
+            return session.exec(statement).first()
+
+    def checkpoint_at(self, tree_size: int) -> LogCheckpoint | None:
+        """Return the first checkpoint stored for a tree size, if any."""
+        statement = (
+            select(LogCheckpoint)
+            .where(LogCheckpoint.tree_size == tree_size)
+            .order_by(LogCheckpoint.id)
+        )
+        with self._reading() as session:
+            return session.exec(statement).first()
+
+    def checkpoints(self) -> list[LogCheckpoint]:
+        """Return every checkpoint, smallest tree first."""
+        statement = select(LogCheckpoint).order_by(
+            LogCheckpoint.tree_size, LogCheckpoint.id
+        )
+        with self._reading() as session:
+            return list(session.exec(statement).all())
+
+    def iter_licenses(self, batch_size: int = 1000) -> Iterator[License]:
+        """Yield every license in id order."""
+        last_id = 0
+        while True:
+            statement = (
+                select(License)
+                .where(License.id > last_id)  # type: ignore[operator]
+                .order_by(License.id)
+                .limit(batch_size)
+            )
+            with self._reading() as session:
+                rows = list(session.exec(statement).all())
+            if not rows:
+                return
+            yield from rows
+            last_id = rows[-1].id  # type: ignore[assignment]
 
     # --- idempotency ----------------------------------------------------
 

@@ -8,11 +8,10 @@ between writing the PDF and committing the rows, or one is in progress now.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 
 from common.errors import NotFoundError, StorageError
-from license_store.blobs import FileBlobStore
+from license_store.blobs import BlobStore
 from license_store.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -46,7 +45,7 @@ class StoreReport:
 
 def check_store(
     repository: Repository,
-    blobs: FileBlobStore,
+    blobs: BlobStore,
     *,
     verify_content: bool = True,
     delete_orphans: bool = False,
@@ -79,12 +78,11 @@ def check_store(
 
 
 def _check_blob(
-    blobs: FileBlobStore, sha256: str, size: int, verify_content: bool
+    blobs: BlobStore, sha256: str, size: int, verify_content: bool
 ) -> tuple[str, str] | None:
-    path = blobs.path_for(sha256)
-    if not path.is_file():
+    actual_size = blobs.size_of(sha256)
+    if actual_size is None:
         return "missing", f"文件存储中缺少 PDF {sha256}"
-    actual_size = path.stat().st_size
     if actual_size != size:
         return "mismatched", f"PDF 大小为 {actual_size} 字节，登记为 {size} 字节"
     if verify_content:
@@ -95,14 +93,10 @@ def _check_blob(
     return None
 
 
-def _delete_old(blobs: FileBlobStore, orphans: list[str], min_age: float) -> list[str]:
+def _delete_old(blobs: BlobStore, orphans: list[str], min_age: float) -> list[str]:
     deleted = []
-    now = time.time()
     for digest in orphans:
-        try:
-            age = now - blobs.path_for(digest).stat().st_mtime
-        except FileNotFoundError:
-            continue
-        if age >= min_age and blobs.delete(digest):
+        age = blobs.age_seconds(digest)
+        if age is not None and age >= min_age and blobs.delete(digest):
             deleted.append(digest)
     return deleted

@@ -18,14 +18,21 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
-from standins import StandInSigner, render_stand_in, self_signed_certificate
+from standins import (
+    StandInCheckpointSigner,
+    StandInSigner,
+    render_stand_in,
+    self_signed_certificate,
+)
 
 from common.authority import AuthorityRegistry
 from esign.qrtoken import TokenSigner, sign_token
 from license_store.blobs import FileBlobStore
 from license_store.db import create_engine_for, default_sqlite_url, migrate
 from license_store.issuance import IssuanceService
+from license_store.lifecycle import LifecycleService
 from license_store.repository import Repository
+from license_store.translog import EventLog
 from templates.catalogue import Catalogue, load_catalogue
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
@@ -159,3 +166,20 @@ def service(
         today=lambda: TODAY,
     )
     seal_signer.fail_with = None
+
+
+@pytest.fixture(scope="session")
+def checkpoint_signer() -> StandInCheckpointSigner:
+    return StandInCheckpointSigner()
+
+
+@pytest.fixture
+def event_log(
+    repository: Repository, checkpoint_signer: StandInCheckpointSigner
+) -> EventLog:
+    return EventLog(repository, checkpoint_signer)
+
+
+@pytest.fixture
+def lifecycle(service: IssuanceService, event_log: EventLog) -> LifecycleService:
+    return LifecycleService(service, event_log)

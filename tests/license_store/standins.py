@@ -113,3 +113,23 @@ class StandInSigner:
         metadata = signers.PdfSignatureMetadata(field_name="LicenseSeal")
         output = signers.sign_pdf(writer, metadata, signer=self._signer)
         return output.getvalue()
+
+
+class StandInCheckpointSigner:
+    """ECDSA P-256 checkpoint signer over a throwaway key."""
+
+    def __init__(self, key_id: str = "test-key") -> None:
+        self.key_id = key_id
+        self._key = ec.generate_private_key(ec.SECP256R1())
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+    def verify(self, data: bytes, signature: bytes) -> bool:
+        from cryptography.exceptions import InvalidSignature
+
+        try:
+            self._key.public_key().verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            return False
+        return True
