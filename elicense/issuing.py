@@ -12,13 +12,13 @@ import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from common.authority import AuthorityRegistry
 from elicense.secrets import load_passphrase
 from elicense.settings import Settings
 from esign.keystore import Pkcs11Config, Pkcs11KeyStore
-from esign.pki import DevPki
+from esign.pki import DevPki, SealCredentials, ValidationData
 from esign.qrtoken import TokenClaims, sign_token
 from esign.revocation import answer_ocsp_request
 from esign.seal_lifecycle import SealManager, TokenOpener
@@ -148,10 +148,39 @@ class IssuingStack:
                     replace(credentials, authority=authority),
                     level=level,
                     timestamper=self._signing_timestamper,
-                    # A callable: CRLs are re-read per document when they change.
-                    validation_data=self.pki.validation_data,
+                    validation_data=self._validation_data_for(seal, credentials),
                 )
             return self._signers[key]
+
+    def _validation_data_for(
+        self, seal: SealRecord, credentials: SealCredentials
+    ) -> Callable[[], ValidationData]:
+        """Return the source of revocation data checked and embedded at signing.
+
+        Both are callables, so CRLs re-issued after a revocation or on
+        schedule are used for the next document.
+        """
+        assert seal.certificate is not None
+        if seal.certificate.dev_ca:
+            return self.pki.validation_data
+        trust = self.context.trust
+
+        def outside() -> ValidationData:
+            own = self.pki.validation_data()
+            return ValidationData(
+                trust_roots=(*own.trust_roots, *trust.anchor_certificates()),
+                other_certs=(
+                    *own.other_certs,
+                    *credentials.chain,
+                    *trust.intermediate_certificates(),
+                ),
+                crls=(*own.crls, *trust.current_crls()),
+                # NOTE: the outside CA's CRL or OCSP responder must be reachable
+                # from this host, or signing fails (revocation is hard-fail).
+                allow_fetching=True,
+            )
+
+        return outside
 
     def _token_for(self, seal: SealRecord) -> Pkcs11KeyStore | None:
         if seal.key is None or seal.key.store != "pkcs11":

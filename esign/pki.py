@@ -80,11 +80,17 @@ class _CachedCrl:
 
 @dataclass(frozen=True)
 class ValidationData:
-    """Trust anchors, intermediate certificates and CRLs used at signing."""
+    """Trust anchors, intermediate certificates and CRLs used at signing.
+
+    With ``allow_fetching`` the signer also fetches CRLs and OCSP responses
+    from the URLs in the certificates, as seals certified by an outside CA
+    need.
+    """
 
     trust_roots: tuple[asn1_x509.Certificate, ...]
     other_certs: tuple[asn1_x509.Certificate, ...]
     crls: tuple[asn1_crl.CertificateList, ...]
+    allow_fetching: bool = False
 
 
 class DevPki:

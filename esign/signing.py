@@ -36,6 +36,7 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
+from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
 from common.errors import ElicenseError, InputError, TrustError
 from esign.pki import SealCredentials, ValidationData
@@ -185,11 +186,15 @@ class LicenseSigner:
         if source is None:
             return None
         data = source() if callable(source) else source
+        # The requests backend, because pyhanko's default aiohttp backend
+        # leaves its client session open after each document.
+        fetchers = RequestsFetcherBackend() if data.allow_fetching else None
         return ValidationContext(
             trust_roots=list(data.trust_roots),
             other_certs=list(data.other_certs),
             crls=list(data.crls),
-            allow_fetching=False,
+            allow_fetching=data.allow_fetching,
+            fetcher_backend=fetchers,
             revocation_mode="hard-fail",
             moment=self._clock(),
         )

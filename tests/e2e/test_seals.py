@@ -681,3 +681,136 @@ def test_token_seal_issues_verified_license(home, tmp_path, token_env):
     assert "拒绝 1 条" in rejected.stdout
     assert "ELICENSE_PKCS11_PIN" in rejected.stderr
     assert "Traceback" not in rejected.stderr
+
+
+# Seals certified by an outside CA recognised in the trust list
+
+
+@dataclass(frozen=True)
+class OutsideCa:
+    issuer: object  # esign.certificates.Issuer
+    urls: object  # esign.certificates.PublicationUrls
+
+
+@pytest.fixture
+def outside_ca(tmp_path) -> Iterator[OutsideCa]:
+    """A CA of another region whose CRL a local HTTP server publishes."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from datetime import timedelta
+
+    from esign import certificates as profiles
+    from esign.revocation import RevocationState, issue_crl
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    root = profiles.build_root(
+        "外省市场监管电子印章根CA", key, datetime.now(UTC), timedelta(days=3650)
+    )
+    issuer = profiles.Issuer("outside-root", root, key)
+    crl = issue_crl(issuer, RevocationState(), datetime.now(UTC))
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            """Keep the test output quiet."""
+
+        def do_GET(self) -> None:
+            if not self.path.endswith(".crl"):
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/pkix-crl")
+            self.send_header("Content-Length", str(len(crl)))
+            self.end_headers()
+            self.wfile.write(crl)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield OutsideCa(issuer, profiles.PublicationUrls(base_url))
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def _recognise(data_dir: Path, ca: OutsideCa, status: str) -> None:
+    from verifier.trustlist import RecognisedCA, StatusChange, TrustList
+
+    from esign.certificates import to_asn1
+
+    trust = TrustList.load(data_dir / "trust")
+    root = ca.issuer.certificate
+    trust.add_or_replace(
+        RecognisedCA(
+            id="outside",
+            name="外省市场监管电子印章CA",
+            region="210000",
+            department="市场监督管理",
+            certificates=(to_asn1(root),),
+            history=(StatusChange(status, root.not_valid_before_utc, "测试"),),
+        )
+    )
+    trust.save(data_dir / "trust")
+
+
+def _outside_chain(ca: OutsideCa, csr_pem: bytes) -> bytes:
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from esign import certificates as profiles
+
+    csr = x509.load_pem_x509_csr(csr_pem)
+    certificate = profiles.build_end_entity(
+        csr.subject, csr.public_key(), ca.issuer, ca.urls, datetime.now(UTC),
+        timedelta(days=700),
+    )
+    return b"".join(
+        cert.public_bytes(serialization.Encoding.PEM)
+        for cert in (certificate, ca.issuer.certificate)
+    )
+
+
+def _request_outside_seal(home: Path, tmp_path: Path, ca: OutsideCa) -> tuple[str, Path]:
+    csr_path = tmp_path / "seal.csr"
+    requested = cli(
+        "seal", "request", "--authority", AUTHORITY, "--csr-out", str(csr_path),
+        data_dir=home,
+    )
+    assert requested.exit_code == 0, requested.stderr
+    chain = tmp_path / "chain.pem"
+    chain.write_bytes(_outside_chain(ca, csr_path.read_bytes()))
+    return re.search(r"\d{13}", requested.stdout).group(), chain
+
+
+def test_outside_ca_seal_issues_valid_license(home, tmp_path, outside_ca):
+    _recognise(home, outside_ca, "recognised")
+    old_code = seal_code_of(home, AUTHORITY)
+    code, chain = _request_outside_seal(home, tmp_path, outside_ca)
+
+    imported = cli("seal", "import", code, str(chain), data_dir=home)
+    cli("seal", "suspend", old_code, "--reason", "改用外省 CA 的证书", data_dir=home)
+    out = tmp_path / "out"
+    issued = cli(
+        "issue", str(write_records(tmp_path / "one.jsonl", records_of(AUTHORITY)[10:11])),
+        "--out", str(out), data_dir=home,
+    )
+
+    assert imported.exit_code == 0, imported.stderr
+    assert "签发 1 张" in issued.stdout, issued.stderr
+    pdf = next(out.glob("*.pdf"))
+    signature = PdfFileReader(io.BytesIO(pdf.read_bytes())).embedded_regular_signatures[0]
+    assert "外省市场监管电子印章根CA" in signature.signer_cert.issuer.human_friendly
+    verified = cli("verify", str(pdf), data_dir=home)
+    assert verified.exit_code == 0, verified.stdout
+
+
+def test_withdrawn_ca_chain_rejected(home, tmp_path, outside_ca):
+    _recognise(home, outside_ca, "withdrawn")
+    code, chain = _request_outside_seal(home, tmp_path, outside_ca)
+
+    imported = cli("seal", "import", code, str(chain), data_dir=home)
+
+    assert imported.exit_code == 1
+    assert "受信任的根证书" in imported.stderr
+    assert "elicense trust" in imported.stderr
