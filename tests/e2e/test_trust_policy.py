@@ -88,3 +88,52 @@ def test_scope_matching_prefix_valid(issued, business_pdf):
         ),
     )
     assert verdict.outcome.value == "valid", verdict.reasons
+
+
+def _revoked_copy(issued: IssuedSet, tmp_path, authority: str, revoked_at: datetime):
+    """Copy the PKI and trust list, then revoke one seal as of ``revoked_at``."""
+    import shutil
+
+    from cryptography import x509
+
+    from esign.pki import DevPki
+    from esign.revocation import revoke_certificate
+
+    copy = tmp_path / "data"
+    for part in ("pki", "trust", "secrets"):
+        shutil.copytree(issued.data_dir / part, copy / part)
+    passphrase = (copy / "secrets" / "key-passphrase").read_text().strip().encode()
+    pki = DevPki(copy, passphrase, "http://127.0.0.1:8765")
+    seal = x509.load_pem_x509_certificate(
+        pki.seal_dir(authority).joinpath("seal.pem").read_bytes()
+    )
+    revoke_certificate(
+        pki, seal, revoked_at=revoked_at, reason=x509.ReasonFlags.key_compromise
+    )
+    return TrustList.load(copy / "trust", copy / "pki" / "crl")
+
+
+def _authority(issued: IssuedSet) -> str:
+    record = next(r for r in issued.records if r["license_type"] == "business_license")
+    return record["authority_code"]
+
+
+def test_seal_revoked_before_signature_invalid(
+    issued, business_pdf, signed_at, tmp_path
+):
+    trust = _revoked_copy(
+        issued, tmp_path, _authority(issued), signed_at - timedelta(minutes=5)
+    )
+    verdict = PdfVerifier(trust).verify(business_pdf)
+    assert verdict.outcome.value == "invalid"
+    trust_step = verdict.step("trust")
+    assert trust_step.status.value == "failed"
+    assert "吊销" in trust_step.reasons[0]
+
+
+def test_seal_revoked_after_signature_valid(issued, business_pdf, signed_at, tmp_path):
+    trust = _revoked_copy(
+        issued, tmp_path, _authority(issued), signed_at + timedelta(minutes=5)
+    )
+    verdict = PdfVerifier(trust).verify(business_pdf)
+    assert verdict.outcome.value == "valid", verdict.reasons
