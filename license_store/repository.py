@@ -69,6 +69,27 @@ class Page(Generic[T]):
     page_size: int
 
 
+@dataclass(frozen=True)
+class LicenseQuery:
+    """Filters of a register search; unset filters match everything."""
+
+    holder_code: str | None = None
+    elicense_id: str | None = None
+    holder_name: str | None = None
+    issuer_code: str | None = None
+    status: LicenseStatus | None = None
+    issued_from: dt.date | None = None
+    issued_to: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of a search; ``next_after_id`` is None on the last page."""
+
+    items: list[License]
+    next_after_id: int | None
+
+
 def format_serial(year: int, counter: int) -> str:
     """Return the serial: 4-digit year and 7-digit counter, e.g. 20250000001."""
     return f"{year:04d}{counter:07d}"
@@ -428,6 +449,38 @@ class Repository:
             ).one()
             items = list(session.exec(statement).all())
         return Page(items, total, page, page_size)
+
+    def search_licenses(
+        self, query: LicenseQuery, page_size: int = 20, after_id: int | None = None
+    ) -> SearchPage:
+        """Return licenses matching every given filter, newest first.
+
+        Pages are keyed on the license id (pass ``next_after_id`` of a page
+        as ``after_id``), so a deep page costs no more than the first. The
+        holder-name filter is a substring match (an index scan with pg_trgm
+        on PostgreSQL, a table scan on SQLite).
+        """
+        _check_page(1, page_size)
+        statement = select(License).where(*_search_conditions(query))
+        if query.issued_from is not None or query.issued_to is not None:
+            statement = statement.join(
+                LicenseVersion,
+                sa.and_(
+                    LicenseVersion.license_id == License.id,
+                    LicenseVersion.version == License.current_version,
+                ),
+            ).where(*_issued_conditions(query))
+        if after_id is not None:
+            statement = statement.where(License.id < after_id)  # type: ignore[operator]
+        statement = statement.order_by(
+            License.id.desc()  # type: ignore[union-attr]
+        ).limit(page_size + 1)
+        with self._reading() as session:
+            rows = list(session.exec(statement).all())
+        more = len(rows) > page_size
+        items = rows[:page_size]
+        next_after = items[-1].id if more and items else None
+        return SearchPage(items, next_after)
 
     def licenses_past_valid_to(self, today: dt.date, limit: int = 500) -> list[License]:
         """Return valid (有效) licenses whose current version ended before today.
@@ -808,6 +861,40 @@ def _check_status_change(
         f"操作 {operation} 不能将其改为 {status.value} {status.label}",
         fix="请先查询证照当前状态，再选择适用的操作",
     )
+
+
+def _search_conditions(query: LicenseQuery) -> list[Any]:
+    conditions: list[Any] = []
+    if query.holder_code:
+        conditions.append(License.holder_code == normalize_code(query.holder_code))
+    if query.issuer_code:
+        conditions.append(License.issuer_code == normalize_code(query.issuer_code))
+    if query.status is not None:
+        conditions.append(License.status == LicenseStatus(query.status))
+    if query.holder_name:
+        pattern = "%" + _escape_like(query.holder_name.strip()) + "%"
+        conditions.append(
+            License.holder_name.ilike(pattern, escape="\\")  # type: ignore[attr-defined]
+        )
+    if query.elicense_id:
+        versions = select(LicenseVersion.license_id).where(
+            LicenseVersion.elicense_id == normalize_code(query.elicense_id)
+        )
+        conditions.append(License.id.in_(versions))  # type: ignore[union-attr]
+    return conditions
+
+
+def _issued_conditions(query: LicenseQuery) -> list[Any]:
+    conditions: list[Any] = []
+    if query.issued_from is not None:
+        conditions.append(LicenseVersion.issued_on >= query.issued_from)
+    if query.issued_to is not None:
+        conditions.append(LicenseVersion.issued_on <= query.issued_to)
+    return conditions
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _check_page(page: int, page_size: int) -> None:
