@@ -17,7 +17,7 @@ from common.errors import InputError, NotFoundError, PermissionDeniedError
 from elicense.issuing import IssuingStack
 from elicense.settings import Settings
 from elicense.web.auth import ApiClientIdentity, RateLimiter, hash_api_key, new_api_key
-from license_store.blobs import FileBlobStore
+from license_store.dbblobs import open_blob_store
 from license_store.db import create_engine_for, migrate
 from license_store.models import ApiClientCreate, ClientKind
 from license_store.repository import Repository
@@ -41,7 +41,7 @@ class ServiceContext:
         _require_initialised(self.data_dir)
         self.engine = create_engine_for(settings.resolved_database_url)
         self.repository = Repository(self.engine)
-        self.blobs = FileBlobStore(self.data_dir / "blobs")
+        self.blobs = open_blob_store(settings.blob_store, self.data_dir / "blobs", self.engine)
         self.catalogue = load_catalogue()
         self.trust = TrustList.load(
             self.data_dir / "trust", crl_dir=self.data_dir / "pki" / "crl"

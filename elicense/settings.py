@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     seal_expiry_warning_days: int = Field(
         default=30, ge=0, description="Warn when a seal certificate ends this soon"
     )
+    blob_store: str = Field(
+        default="file",
+        pattern="^(file|database)$",
+        description="Where issued PDFs are kept: file (data dir) or database",
+    )
 
     @field_validator("public_url")
     @classmethod
