@@ -13,7 +13,7 @@ from common.codes import mask_citizen_id
 from common.errors import InputError
 from elicense.web.deps import PAGES, Context
 from elicense.web.receipts import make_receipt
-from elicense.web.uploads import read_limited_body
+from elicense.web.uploads import UploadTooLarge, read_limited_body
 from verifier.qr_check import QrResult
 from verifier.trustlist import StatusChange
 
@@ -180,5 +180,10 @@ async def _read_pdf(request: Request, context: Context) -> bytes:
         raise InputError("表单中缺少文件字段 file", field="file", fix="请选择要核验的 PDF 文件")
     data = await upload.read()
     if len(data) > limit:
-        raise InputError("文件超过大小上限", field="file", value=len(data))
+        raise UploadTooLarge(
+            f"上传文件 {len(data)} 字节超过上限 {limit} 字节",
+            field="file",
+            value=len(data),
+            fix="请只上传一个证照 PDF 文件",
+        )
     return data

@@ -457,3 +457,39 @@ def test_api_fuzz_no_server_error(client, agency_key):
             )
 
         check()
+
+
+def test_multipart_file_over_limit_413(client, service_context):
+    limit = service_context.settings.max_upload_bytes
+    too_big = b"%PDF-1.7\n" + b"0" * (limit + 1 - 9)
+    response = client.post("/api/v1/verify", files={"file": ("big.pdf", too_big)})
+    assert response.status_code == 413
+    assert "超过上限" in response.json()["message"]
+
+
+def test_html_verdict_page_for_attack(client, issued):
+    from tests.e2e import attacks
+
+    tampered = attacks.isa_page_content_with_xref(issued.pdfs[0].read_bytes())
+    response = client.post(
+        "/verify", files={"file": ("license.pdf", tampered, "application/pdf")}
+    )
+    assert response.status_code == 200
+    assert 'data-outcome="invalid"' in response.text
+    assert "签名后文件被修改" in response.text
+
+
+def test_real_server_verifies_upload(private_server, issued):
+    """The worker process also forks cleanly under uvicorn's thread pool."""
+    import json as json_module
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{private_server}/api/v1/verify",
+        data=issued.pdfs[0].read_bytes(),
+        headers={"Content-Type": "application/pdf"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        verdict = json_module.loads(response.read())
+    assert verdict["outcome"] == "valid", verdict["reasons"]
