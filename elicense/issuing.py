@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
+from pyhanko.sign.timestamps import TimeStamper
+
 from common.authority import AuthorityRegistry
 from elicense.secrets import load_passphrase
 from elicense.settings import Settings
@@ -67,14 +69,10 @@ class IssuingStack:
         self.pki = DevPki(settings.data_dir, passphrase, settings.public_url)
         self.seals = seal_manager(settings, self.pki, passphrase)
         self.authorities = AuthorityRegistry.load()
-        # The built-in TSA answers /pki/tsa; signing uses the external TSA
+        # The built-in TSA serves /pki/tsa. Signing uses the external TSA
         # when one is configured.
         self._timestamper = self.pki.load_timestamper()
-        self._signing_timestamper = (
-            HttpTimeStamper(settings.tsa_url, timeout_seconds=settings.tsa_timeout_seconds)
-            if settings.tsa_url
-            else self._timestamper
-        )
+        self._signing_timestamper = _signing_timestamper(settings, self._timestamper)
         self._expiry_warning_days = settings.seal_expiry_warning_days
         self._open_token = token_opener(settings)
         self._token: Pkcs11KeyStore | None = None
@@ -91,7 +89,7 @@ class IssuingStack:
             make_qr_text=self.qr_text,
             render=self._render,
         )
-        # The service asks for a signer right after rendering, in the same
+        # The service requests a signer right after rendering, in the same
         # thread, so the level of the template and the seal checked for
         # rendering are kept per thread.
         self._pending = threading.local()
@@ -333,4 +331,12 @@ def token_opener(settings: Settings) -> TokenOpener | None:
 
 
 def seal_manager(settings: Settings, pki: DevPki, passphrase: bytes) -> SealManager:
+    """Build the seal manager of a data directory with the configured token."""
     return SealManager(pki, passphrase, open_token=token_opener(settings))
+
+
+def _signing_timestamper(settings: Settings, builtin: TimeStamper) -> TimeStamper:
+    if settings.tsa_url is None:
+        return builtin
+    timeout = settings.tsa_timeout_seconds
+    return HttpTimeStamper(settings.tsa_url, timeout_seconds=timeout)

@@ -116,7 +116,9 @@ def list_command(data_dir: Path) -> None:
     """列出全部印章及其状态、证书到期时间。"""
     settings, manager = _manager(data_dir)
     manager.refresh_expiry()
-    soon = {item.seal.code for item in manager.expiring(settings.seal_expiry_warning_days)}
+    soon = {
+        item.seal.code for item in manager.expiring(settings.seal_expiry_warning_days)
+    }
     records = manager.registry.records()
     if not records:
         click.echo("没有登记的印章")
@@ -149,7 +151,8 @@ def show_command(data_dir: Path, code: str) -> None:
         f"状态：{record.status.label}（自 {_time(record.status_changed_at)}）",
         f"颁发机构：{authority.name}",
         f"统一社会信用代码：{authority.code}",
-        f"行政层级：{_LEVEL_LABELS[authority.level.value]}（区划 {authority.region_code}）",
+        f"行政层级：{_LEVEL_LABELS[authority.level.value]}"
+        f"（区划 {authority.region_code}）",
         f"部门：{authority.department}",
         f"印模：{manager.registry.seal_dir(record.code) / 'seal.svg'}",
     ]
@@ -166,13 +169,17 @@ def show_command(data_dir: Path, code: str) -> None:
             f"密钥 {_key_text(record.pending.key)}"
         )
     lines.append("历史：")
-    lines.extend(_history_line(entry) for entry in manager.registry.history(record.code))
+    lines.extend(
+        _history_line(entry) for entry in manager.registry.history(record.code)
+    )
     click.echo("\n".join(lines))
 
 
 @seal.command("request")
 @DATA_DIR_OPTION
-@click.option("--authority", "authority_code", required=True, help="颁发机构的统一社会信用代码。")
+@click.option(
+    "--authority", "authority_code", required=True, help="颁发机构的统一社会信用代码。"
+)
 @click.option(
     "--type",
     "seal_type",
@@ -186,7 +193,9 @@ def show_command(data_dir: Path, code: str) -> None:
 @CSR_OUT_OPTION
 @DEV_CA_OPTION
 @OPERATOR_OPTION
-@click.option("--reason", default="申请新印章", show_default=True, help="记入历史的事由。")
+@click.option(
+    "--reason", default="申请新印章", show_default=True, help="记入历史的事由。"
+)
 @_reports_errors
 def request_command(
     data_dir: Path,
@@ -213,7 +222,9 @@ def request_command(
         operator=operator,
         reason=reason,
     )
-    click.echo(f"已登记印章 {record.code}（{authority.name}，{record.seal_type.label}）")
+    click.echo(
+        f"已登记印章 {record.code}（{authority.name}，{record.seal_type.label}）"
+    )
     _finish_request(manager, record.code, csr, csr_out, dev_ca, operator)
 
 
@@ -225,7 +236,9 @@ def request_command(
 @CSR_OUT_OPTION
 @DEV_CA_OPTION
 @OPERATOR_OPTION
-@click.option("--reason", default="印章证书延续", show_default=True, help="记入历史的事由。")
+@click.option(
+    "--reason", default="印章证书延续", show_default=True, help="记入历史的事由。"
+)
 @_reports_errors
 def renew_command(
     data_dir: Path,
@@ -257,9 +270,16 @@ def renew_command(
 @click.argument("code")
 @click.argument("chain", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @OPERATOR_OPTION
-@click.option("--reason", default="导入 CA 签发的印章证书", show_default=True, help="记入历史的事由。")
+@click.option(
+    "--reason",
+    default="导入 CA 签发的印章证书",
+    show_default=True,
+    help="记入历史的事由。",
+)
 @_reports_errors
-def import_command(data_dir: Path, code: str, chain: Path, operator: str, reason: str) -> None:
+def import_command(
+    data_dir: Path, code: str, chain: Path, operator: str, reason: str
+) -> None:
     """导入 CA 签发的证书链（PEM，印章证书在前），核对后启用印章。
 
     证书必须含本印章密钥的公钥、写明颁发机构的统一社会信用代码，并能链接到
@@ -316,7 +336,10 @@ def resume_command(data_dir: Path, code: str, operator: str, reason: str) -> Non
 @click.option(
     "--revoked-at",
     type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
-    help="吊销生效时间（ISO 8601，无时区按 UTC），默认当前时间；此前盖时间戳的签章仍有效。",
+    help=(
+        "吊销生效时间（ISO 8601，无时区按 UTC），默认当前时间；"
+        "此前盖时间戳的签章仍有效。"
+    ),
 )
 @click.option(
     "--crl-reason",
@@ -354,7 +377,8 @@ def revoke_command(
         click.echo("证书已写入开发 CA 的 CRL，OCSP 同时返回已吊销")
     elif record.certificate is not None:
         click.echo(
-            f"请联系签发 CA（{record.certificate.issuer}）吊销证书 {record.certificate.serial}",
+            f"请联系签发 CA（{record.certificate.issuer}）"
+            f"吊销证书 {record.certificate.serial}",
             err=True,
         )
 
@@ -376,7 +400,8 @@ def expiring_command(data_dir: Path, days: int | None) -> None:
     for item in found:
         record = item.seal
         click.echo(
-            f"预警：印章 {record.code}（{record.authority.name}）的证书将于 {_ends(record)}"
+            f"预警：印章 {record.code}（{record.authority.name}）的证书"
+            f"将于 {_ends(record)}"
             f" 到期，剩余 {item.days_left} 天；请运行 elicense seal renew {record.code}"
         )
     if not found:
@@ -398,7 +423,9 @@ def _finish_request(
         csr_out.write_bytes(csr)
         request_path = csr_out
     if dev_ca:
-        record = manager.issue_with_dev_ca(code, operator=operator, reason="开发 CA 签发印章证书")
+        record = manager.issue_with_dev_ca(
+            code, operator=operator, reason="开发 CA 签发印章证书"
+        )
         _echo_activated(record)
         return
     click.echo(f"证书签名请求：{request_path}")
@@ -408,7 +435,8 @@ def _finish_request(
 def _echo_activated(record: SealRecord) -> None:
     assert record.certificate is not None
     click.echo(
-        f"印章 {record.code} 已导入证书 {record.certificate.serial}，状态：{record.status.label}，"
+        f"印章 {record.code} 已导入证书 {record.certificate.serial}，"
+        f"状态：{record.status.label}，"
         f"有效期至 {_time(record.certificate.not_after)}"
     )
 
@@ -443,7 +471,9 @@ def _history_line(entry: HistoryEntry) -> str:
 
 def _key_text(key: Any) -> str:
     if key.store == "pkcs11":
-        return f"PKCS#11 令牌 {key.token_label}，标签 {key.key_label}（{key.algorithm}）"
+        return (
+            f"PKCS#11 令牌 {key.token_label}，标签 {key.key_label}（{key.algorithm}）"
+        )
     return f"加密文件 {key.path}（{key.algorithm}）"
 
 

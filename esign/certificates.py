@@ -160,10 +160,11 @@ def build_end_entity(
     """Build a seal or token signer certificate.
 
     ``key`` is the subject's private key or, for a certificate signing
-    request, its public key. Key usage is digitalSignature and nonRepudiation. The extended key usage
-    of a ``document_signing`` certificate lists emailProtection, without
-    which NSS (and so poppler's ``pdfsig``) rejects it for document
-    signatures, and documentSigning (RFC 9336).
+    request, its public key. Key usage is digitalSignature and
+    nonRepudiation. The extended key usage of a ``document_signing``
+    certificate lists emailProtection, without which NSS (and so poppler's
+    ``pdfsig``) rejects it for document signatures, and documentSigning
+    (RFC 9336).
     """
     builder = _issued_builder(subject, key, issuer, urls, now, lifetime)
     builder = builder.add_extension(

@@ -267,7 +267,9 @@ class Pkcs11KeyStore:
                 fix="请确认令牌有空间、PIN 有写权限，且支持所选算法",
             ) from error
         assert isinstance(loaded, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
-        logger.info("generated %s key %s on token %s", algorithm, key_label, self.token_label)
+        logger.info(
+            "generated %s key %s on token %s", algorithm, key_label, self.token_label
+        )
         return loaded
 
     def sign_sha256(self, key_label: str, data: bytes) -> bytes:
@@ -382,4 +384,5 @@ def generate_private_key(algorithm: str) -> PrivateKey:
     """Generate a software key: ``ec-p256``, ``rsa-2048`` or ``rsa-3072``."""
     if algorithm == "ec-p256":
         return ec.generate_private_key(ec.SECP256R1())
-    return rsa.generate_private_key(public_exponent=65537, key_size=_rsa_bits(algorithm))
+    bits = _rsa_bits(algorithm)
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)

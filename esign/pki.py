@@ -40,8 +40,8 @@ from esign.keystore import (
     write_private_key,
 )
 from esign.qrtoken import TokenSigner
-from esign.seals import SealRecord, SealRegistry, SealType
 from esign.revocation import RevocationState, crl_due_at, issue_crl, write_atomically
+from esign.seals import SealRecord, SealRegistry, SealType
 from esign.timestamps import BuiltinTimeStamper, Clock
 
 logger = logging.getLogger(__name__)

@@ -152,7 +152,8 @@ def check_issued_chain(
     uscc = profiles.uscc_from_subject(profiles.to_asn1(leaf))
     if uscc != authority.code:
         raise InputError(
-            f"证书中的机构代码 {uscc or '（无）'} 与印章所属机构 {authority.code} 不一致",
+            f"证书中的机构代码 {uscc or '（无）'} 与印章所属机构"
+            f" {authority.code} 不一致",
             field="chain",
             value=leaf.subject.rfc4514_string(),
             fix="请让 CA 按证书签名请求中的主体签发证书",
@@ -173,7 +174,9 @@ def certificate_info(certificate: x509.Certificate, *, dev_ca: bool) -> Certific
     )
 
 
-def public_key_of(location: KeyLocation, seal_dir: Path, passphrase: bytes) -> PublicKey:
+def public_key_of(
+    location: KeyLocation, seal_dir: Path, passphrase: bytes
+) -> PublicKey:
     """Return the public key of a file key (token keys: see the CSR)."""
     if location.store != "file" or location.path is None:
         raise KeyStoreError(
@@ -202,7 +205,8 @@ def token_signer(
 ) -> Signer:
     if location.token_label != store.token_label:
         raise KeyStoreError(
-            f"印章密钥在令牌 {location.token_label!r} 中，当前打开的是 {store.token_label!r}",
+            f"印章密钥在令牌 {location.token_label!r} 中，"
+            f"当前打开的是 {store.token_label!r}",
             fix="请把 ELICENSE_PKCS11_TOKEN_LABEL 设为印章密钥所在的令牌标签",
         )
     assert location.key_label is not None
@@ -252,7 +256,8 @@ def _validated_path(
         path = asyncio.run(validator.async_validate_usage({"non_repudiation"}))
     except (PathBuildingError, PathValidationError, InvalidCertificateError) as error:
         raise TrustError(
-            f"印章证书 {leaf.subject.rfc4514_string()} 不能链接到受信任的根证书：{error}",
+            f"印章证书 {leaf.subject.rfc4514_string()} "
+            f"不能链接到受信任的根证书：{error}",
             fix="请确认证书链完整、未过期，且签发 CA 已在信任列表中（elicense trust）",
         ) from error
     # The path runs from the root to the leaf; the chain lists the leaf's

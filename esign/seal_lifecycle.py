@@ -140,7 +140,11 @@ class SealManager:
                 pending=PendingRequest(location, now),
             )
             entry = HistoryEntry(
-                now, "requested", operator, reason, SealStatus.PENDING,
+                now,
+                "requested",
+                operator,
+                reason,
+                SealStatus.PENDING,
                 details={"key_store": key_store, "algorithm": algorithm},
             )
             self.registry.add(record, entry)
@@ -173,7 +177,11 @@ class SealManager:
             )
             write_atomically(self.registry.seal_dir(code) / REQUEST_FILE, csr)
             entry = HistoryEntry(
-                now, "renewal_requested", operator, reason, record.status,
+                now,
+                "renewal_requested",
+                operator,
+                reason,
+                record.status,
                 certificate_serial=_serial(record),
                 details={"key_store": key_store, "algorithm": algorithm},
             )
@@ -235,15 +243,18 @@ class SealManager:
             )
             chain = [certificate, *self._dev_chain()]
             data = b"".join(_pem(cert) for cert in chain)
-            return self.import_chain(
-                code, data, [], operator=operator, reason=reason
-            )
+            return self.import_chain(code, data, [], operator=operator, reason=reason)
 
     # Status
 
     def suspend(self, code: str, *, operator: str, reason: str) -> SealRecord:
         return self._change_status(
-            code, "suspended", SealStatus.SUSPENDED, {SealStatus.ACTIVE}, operator, reason
+            code,
+            "suspended",
+            SealStatus.SUSPENDED,
+            {SealStatus.ACTIVE},
+            operator,
+            reason,
         )
 
     def resume(self, code: str, *, operator: str, reason: str) -> SealRecord:
@@ -282,7 +293,11 @@ class SealManager:
                 )
                 ca_revoked = True
             entry = HistoryEntry(
-                now, "revoked", operator, reason, SealStatus.REVOKED,
+                now,
+                "revoked",
+                operator,
+                reason,
+                SealStatus.REVOKED,
                 certificate_serial=_serial(record),
                 details={
                     "revoked_at": moment.isoformat(),
@@ -298,15 +313,20 @@ class SealManager:
         expired = []
         with self.registry.locked():
             for record in self.registry.records():
-                if _has_expired(record, now):
-                    entry = HistoryEntry(
-                        now, "expired", SYSTEM_OPERATOR,
-                        f"证书已于 {record.certificate.not_after:%Y-%m-%d %H:%M} UTC 到期",  # type: ignore[union-attr]
-                        SealStatus.EXPIRED,
-                        certificate_serial=_serial(record),
-                    )
-                    updated = self.registry.update(record, entry, status=SealStatus.EXPIRED)
-                    expired.append(updated)
+                if not _has_expired(record, now):
+                    continue
+                assert record.certificate is not None
+                ended = f"{record.certificate.not_after:%Y-%m-%d %H:%M} UTC"
+                entry = HistoryEntry(
+                    now,
+                    "expired",
+                    SYSTEM_OPERATOR,
+                    f"证书已于 {ended} 到期",
+                    SealStatus.EXPIRED,
+                    certificate_serial=_serial(record),
+                )
+                updated = self.registry.update(record, entry, status=SealStatus.EXPIRED)
+                expired.append(updated)
         return expired
 
     def expiring(self, within_days: int) -> list[Expiring]:
@@ -357,11 +377,21 @@ class SealManager:
             if token is None:
                 raise KeyStoreError(
                     f"印章 {record.code} 的密钥在 PKCS#11 令牌中，未配置令牌",
-                    fix="请设置 ELICENSE_PKCS11_MODULE、ELICENSE_PKCS11_TOKEN_LABEL 和 PIN",
+                    fix=(
+                        "请设置 ELICENSE_PKCS11_MODULE、ELICENSE_PKCS11_TOKEN_LABEL"
+                        " 和 PIN"
+                    ),
                 )
-            return _credentials(self.registry, record, lambda cert, chain: token_signer(
-                token, record.key, cert, chain  # type: ignore[arg-type]
-            ))
+            return _credentials(
+                self.registry,
+                record,
+                lambda cert, chain: token_signer(
+                    token,
+                    record.key,
+                    cert,
+                    chain,  # type: ignore[arg-type]
+                ),
+            )
         return file_credentials(self.registry, record, self._passphrase)
 
     def certificate(self, record: SealRecord) -> x509.Certificate:
@@ -446,11 +476,17 @@ class SealManager:
             record = self.registry.get(code)
             if record.status not in allowed_from:
                 raise ConflictError(
-                    f"印章 {code} 当前状态为{record.status.label}，不能{_ACTION_LABELS[action]}",
+                    f"印章 {code} 当前状态为{record.status.label}，"
+                    f"不能{_ACTION_LABELS[action]}",
                     fix="请用 elicense seal show 查看印章状态和历史",
                 )
             entry = HistoryEntry(
-                now, action, operator, reason, target, certificate_serial=_serial(record)
+                now,
+                action,
+                operator,
+                reason,
+                target,
+                certificate_serial=_serial(record),
             )
             return self.registry.update(record, entry, status=target)
 
@@ -458,16 +494,19 @@ class SealManager:
         history = self.registry.history(record.code)
         last = history[-1] if history else None
         since = f"{record.status_changed_at:%Y-%m-%d %H:%M} UTC"
-        why = f"，原因：{last.reason}" if last and last.reason else ""
+        reason_text = f"，原因：{last.reason}" if last and last.reason else ""
+        code = record.code
         fixes = {
-            SealStatus.PENDING: f"请导入 CA 签发的证书：elicense seal import {record.code}",
-            SealStatus.SUSPENDED: f"请在恢复印章后重试：elicense seal resume {record.code}",
-            SealStatus.REVOKED: "已吊销的印章不能再用，请申请新印章：elicense seal request",
-            SealStatus.EXPIRED: f"请延续印章并导入新证书：elicense seal renew {record.code}",
+            SealStatus.PENDING: f"请导入 CA 签发的证书：elicense seal import {code}",
+            SealStatus.SUSPENDED: f"请在恢复印章后重试：elicense seal resume {code}",
+            SealStatus.REVOKED: (
+                "已吊销的印章不能再用，请申请新印章：elicense seal request"
+            ),
+            SealStatus.EXPIRED: f"请延续印章并导入新证书：elicense seal renew {code}",
         }
         return SealUnusableError(
             f"颁发机构 {record.authority.name} 的{record.seal_type.label} {record.code}"
-            f" 自 {since} 起{record.status.label}{why}，不能签发证照",
+            f" 自 {since} 起{record.status.label}{reason_text}，不能签发证照",
             fix=fixes.get(record.status, "请用 elicense seal show 查看印章状态"),
         )
 
@@ -491,7 +530,8 @@ def file_credentials(
     """Load a seal whose key is in the file key store."""
     if record.key is None or record.key.store != "file":
         raise KeyStoreError(
-            f"印章 {record.code} 没有文件密钥（{record.key.store if record.key else '无密钥'}）",
+            f"印章 {record.code} 没有文件密钥"
+            f"（{record.key.store if record.key else '无密钥'}）",
             fix="令牌中的印章请通过签发服务使用，并配置 PKCS#11 令牌",
         )
     directory = registry.seal_dir(record.code)
@@ -503,7 +543,9 @@ def file_credentials(
     )
 
 
-def _credentials(registry: SealRegistry, record: SealRecord, make_signer) -> SealCredentials:
+def _credentials(
+    registry: SealRegistry, record: SealRecord, make_signer
+) -> SealCredentials:
     from esign.pki import SealCredentials
 
     directory = registry.seal_dir(record.code)
@@ -517,7 +559,9 @@ def _credentials(registry: SealRegistry, record: SealRecord, make_signer) -> Sea
     )
     chain = tuple(
         to_asn1(cert)
-        for cert in x509.load_pem_x509_certificates((directory / CHAIN_FILE).read_bytes())
+        for cert in x509.load_pem_x509_certificates(
+            (directory / CHAIN_FILE).read_bytes()
+        )
     )
     signer = make_signer(certificate, chain)
     return SealCredentials(record.authority, certificate, chain, signer)
@@ -537,7 +581,11 @@ def create_dev_seal(
 
 
 def adopt_legacy_seal(
-    pki: DevPki, authority: Authority, legacy_dir: Path, passphrase: bytes, now: datetime
+    pki: DevPki,
+    authority: Authority,
+    legacy_dir: Path,
+    passphrase: bytes,
+    now: datetime,
 ) -> SealRecord:
     """Register a seal made before the registry existed (``seals/USCC/``).
 
@@ -562,12 +610,18 @@ def adopt_legacy_seal(
             status=SealStatus.ACTIVE,
             status_changed_at=now,
             created_at=now,
-            key=KeyLocation(store="file", algorithm=_algorithm_of(certificate), path=KEY_FILE),
+            key=KeyLocation(
+                store="file", algorithm=_algorithm_of(certificate), path=KEY_FILE
+            ),
             certificate=info,
         )
         entry = HistoryEntry(
-            now, "adopted", "elicense init", f"登记已有印章（原目录 {legacy_dir.name}）",
-            SealStatus.ACTIVE, certificate_serial=info.serial,
+            now,
+            "adopted",
+            "elicense init",
+            f"登记已有印章（原目录 {legacy_dir.name}）",
+            SealStatus.ACTIVE,
+            certificate_serial=info.serial,
         )
         return registry.add(record, entry)
 
@@ -610,7 +664,8 @@ def _check_renewable(record: SealRecord) -> None:
 def _check_revocable(record: SealRecord, moment: datetime, now: datetime) -> None:
     if record.status is SealStatus.REVOKED:
         raise ConflictError(
-            f"印章 {record.code} 已于 {record.status_changed_at:%Y-%m-%d %H:%M} UTC 吊销",
+            f"印章 {record.code} 已于"
+            f" {record.status_changed_at:%Y-%m-%d %H:%M} UTC 吊销",
             fix="无需再次吊销",
         )
     if moment > now:

@@ -222,7 +222,9 @@ class SealRegistry:
                 entries.append(_entry_from_json(json.loads(line)))
             except (KeyError, TypeError, ValueError):
                 # A crash during an append can leave a partial last line.
-                logger.warning("skipped damaged history line %d of seal %s", number, code)
+                logger.warning(
+                    "skipped damaged history line %d of seal %s", number, code
+                )
         return entries
 
     # Changing
@@ -342,7 +344,9 @@ def default_artwork(authority: Authority, seal_type: SealType, code: str) -> Vec
     """Draw the authority's name (with its Mongolian form in Inner Mongolia)."""
     from templates.mongolian import authority_name_mn
 
-    mongolian = authority_name_mn(authority.name) if authority.is_inner_mongolia else None
+    mongolian = (
+        authority_name_mn(authority.name) if authority.is_inner_mongolia else None
+    )
     return VectorSeal(authority.name, mongolian, seal_type.label, code)
 
 
@@ -423,7 +427,10 @@ def _certificate_to_json(info: CertificateInfo | None) -> dict[str, Any] | None:
 def _pending_to_json(pending: PendingRequest | None) -> dict[str, Any] | None:
     if pending is None:
         return None
-    return {"key": asdict(pending.key), "requested_at": pending.requested_at.isoformat()}
+    return {
+        "key": asdict(pending.key),
+        "requested_at": pending.requested_at.isoformat(),
+    }
 
 
 def _record_from_json(data: dict[str, Any]) -> SealRecord:
@@ -446,7 +453,9 @@ def _record_from_json(data: dict[str, Any]) -> SealRecord:
         key=KeyLocation(**data["key"]) if data.get("key") else None,
         certificate=_certificate_from_json(certificate) if certificate else None,
         pending=(
-            PendingRequest(KeyLocation(**pending["key"]), _moment(pending["requested_at"]))
+            PendingRequest(
+                KeyLocation(**pending["key"]), _moment(pending["requested_at"])
+            )
             if pending
             else None
         ),

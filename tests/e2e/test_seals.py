@@ -63,10 +63,15 @@ def cli(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> Result
     environment: dict[str, str | None] = {
         key: None for key in os.environ if key.startswith("ELICENSE_")
     }
-    environment.update({"ELICENSE_PUBLIC_URL": PUBLIC_URL, "ELICENSE_OPERATOR": "测试员"})
+    environment.update(
+        {"ELICENSE_PUBLIC_URL": PUBLIC_URL, "ELICENSE_OPERATOR": "测试员"}
+    )
     environment.update(env or {})
     return CliRunner().invoke(
-        main, [*args, "--data-dir", str(data_dir)], env=environment, catch_exceptions=False
+        main,
+        [*args, "--data-dir", str(data_dir)],
+        env=environment,
+        catch_exceptions=False,
     )
 
 
@@ -123,7 +128,9 @@ def test_seal_list_shows_every_seal(seal_home):
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == len(list((seal_home / "pki" / "seals").glob("*/seal.json")))
-    assert any(AUTHORITY in line and "证照专用章" in line and "启用" in line for line in lines)
+    assert any(
+        AUTHORITY in line and "证照专用章" in line and "启用" in line for line in lines
+    )
 
 
 def test_seal_show_prints_history(seal_home):
@@ -150,7 +157,12 @@ def test_seal_commands_need_operator(seal_home):
     code = seal_code_of(seal_home, AUTHORITY)
 
     result = cli(
-        "seal", "suspend", code, "--reason", "x", data_dir=seal_home,
+        "seal",
+        "suspend",
+        code,
+        "--reason",
+        "x",
+        data_dir=seal_home,
         env={"ELICENSE_OPERATOR": ""},
     )
 
@@ -174,7 +186,9 @@ def test_suspended_seal_rejects_issue(home, tmp_path):
     records = write_records(tmp_path / "one.jsonl", records_of(AUTHORITY)[:1])
     before = (license_count(home), blob_count(home))
 
-    suspended = cli("seal", "suspend", code, "--reason", "印章保管人调岗", data_dir=home)
+    suspended = cli(
+        "seal", "suspend", code, "--reason", "印章保管人调岗", data_dir=home
+    )
     rejected = cli("issue", str(records), data_dir=home)
 
     assert suspended.exit_code == 0, suspended.stderr
@@ -211,8 +225,15 @@ def test_renew_with_dev_ca_keeps_code(home):
 def test_request_and_import_outside_chain(home, tmp_path):
     csr_path = tmp_path / "seal.csr"
     requested = cli(
-        "seal", "request", "--authority", AUTHORITY, "--type", "official",
-        "--csr-out", str(csr_path), data_dir=home,
+        "seal",
+        "request",
+        "--authority",
+        AUTHORITY,
+        "--type",
+        "official",
+        "--csr-out",
+        str(csr_path),
+        data_dir=home,
     )
     assert requested.exit_code == 0, requested.stderr
     code = re.search(r"\d{13}", requested.stdout).group()
@@ -220,8 +241,9 @@ def test_request_and_import_outside_chain(home, tmp_path):
     chain.write_bytes(_issue_with_dev_ca(home, csr_path.read_bytes()))
 
     imported = cli("seal", "import", code, str(chain), data_dir=home)
-    wrong = cli("seal", "import", code, str(home / "trust" / "root-ca.pem"),
-                     data_dir=home)
+    wrong = cli(
+        "seal", "import", code, str(home / "trust" / "root-ca.pem"), data_dir=home
+    )
 
     assert imported.exit_code == 0, imported.stderr
     assert "状态：启用" in imported.stdout
@@ -269,20 +291,31 @@ def revoked(seal_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Revoke
     records = records_of(AUTHORITY)
     out = base / "out"
     issued = cli(
-        "issue", str(write_records(base / "before.jsonl", records[:1])),
-        "--out", str(out), data_dir=data_dir,
+        "issue",
+        str(write_records(base / "before.jsonl", records[:1])),
+        "--out",
+        str(out),
+        data_dir=data_dir,
     )
     assert "签发 1 张" in issued.stdout, issued.stderr
     code = seal_code_of(data_dir, AUTHORITY)
     time.sleep(1.1)  # the revocation time has whole seconds
     revoke = cli(
-        "seal", "revoke", code, "--reason", "私钥疑似泄露",
-        "--crl-reason", "key_compromise", data_dir=data_dir,
+        "seal",
+        "revoke",
+        code,
+        "--reason",
+        "私钥疑似泄露",
+        "--crl-reason",
+        "key_compromise",
+        data_dir=data_dir,
     )
     assert revoke.exit_code == 0, revoke.stderr
     count = license_count(data_dir)
     after = cli(
-        "issue", str(write_records(base / "after.jsonl", records[1:2])), data_dir=data_dir
+        "issue",
+        str(write_records(base / "after.jsonl", records[1:2])),
+        data_dir=data_dir,
     )
     return Revoked(data_dir, next(out.glob("*.pdf")), code, revoke.stdout, count, after)
 
@@ -347,10 +380,13 @@ def forced_signatures(revoked) -> dict[str, bytes]:
     pdf = _plain_pdf()
     timestamper = pki.load_timestamper()
     return {
-        "B-T": LicenseSigner(seal, level=SignatureLevel.B_T, timestamper=timestamper)
-        .sign(pdf),
+        "B-T": LicenseSigner(
+            seal, level=SignatureLevel.B_T, timestamper=timestamper
+        ).sign(pdf),
         "B-LT": LicenseSigner(
-            seal, level=SignatureLevel.B_LT, timestamper=timestamper,
+            seal,
+            level=SignatureLevel.B_LT,
+            timestamper=timestamper,
             validation_data=stale,
         ).sign(pdf),
     }
@@ -366,14 +402,18 @@ def _crls_before_revocation(data_dir: Path, pki) -> list:
     for name in ("root-ca", "issuing-ca"):
         state = pki.revocation_state(name)
         old = RevocationState(state.crl_number, state.issued, {})
-        crls.append(asn1_crl.CertificateList.load(
-            issue_crl(pki.issuer(name), old, datetime.now(UTC))
-        ))
+        crls.append(
+            asn1_crl.CertificateList.load(
+                issue_crl(pki.issuer(name), old, datetime.now(UTC))
+            )
+        )
     return crls
 
 
 @pytest.mark.parametrize("level", ["B-T", "B-LT"])
-def test_signature_after_revocation_invalid(revoked, forced_signatures, level, tmp_path):
+def test_signature_after_revocation_invalid(
+    revoked, forced_signatures, level, tmp_path
+):
     data_dir = revoked.data_dir
     path = tmp_path / "forced.pdf"
     path.write_bytes(forced_signatures[level])
@@ -406,8 +446,10 @@ def test_esign_signer_refuses_revoked_seal(revoked):
     data_dir = revoked.data_dir
     pki = DevPki(data_dir, load_passphrase(Settings(data_dir=data_dir)), PUBLIC_URL)
     signer = LicenseSigner(
-        pki.load_seal(AUTHORITY), level=SignatureLevel.B_LT,
-        timestamper=pki.load_timestamper(), validation_data=pki.validation_data,
+        pki.load_seal(AUTHORITY),
+        level=SignatureLevel.B_LT,
+        timestamper=pki.load_timestamper(),
+        validation_data=pki.validation_data,
     )
 
     with pytest.raises(TrustError):
@@ -473,7 +515,9 @@ def _context(data_dir: Path, **settings: object):
     from elicense.context import ServiceContext
     from elicense.settings import Settings
 
-    return ServiceContext(Settings(data_dir=data_dir, public_url=PUBLIC_URL, **settings))
+    return ServiceContext(
+        Settings(data_dir=data_dir, public_url=PUBLIC_URL, **settings)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -485,7 +529,9 @@ def level_issues(seal_home, tmp_path_factory) -> dict[str, tuple[Path, object]]:
     service = context.issuing.service
     real = service.catalogue
     out: dict[str, tuple[Path, object]] = {}
-    for record, level in zip(records_of(AUTHORITY)[2:6], ("B-B", "B-T", "B-LT", "B-LTA")):
+    for record, level in zip(
+        records_of(AUTHORITY)[2:6], ("B-B", "B-T", "B-LT", "B-LTA")
+    ):
         service.catalogue = _LevelCatalogue(real, level)
         issued = context.issue_record(
             record, operator="测试员", idempotency_key=None, new_on_purpose=False
@@ -506,7 +552,9 @@ def level_issues(seal_home, tmp_path_factory) -> dict[str, tuple[Path, object]]:
         ("B-LTA", True, True, 1),
     ],
 )
-def test_template_level_sets_structure(level_issues, level, timestamp, dss, document_timestamps):
+def test_template_level_sets_structure(
+    level_issues, level, timestamp, dss, document_timestamps
+):
     path, _ = level_issues[level]
     reader = PdfFileReader(io.BytesIO(path.read_bytes()))
     signature = reader.embedded_regular_signatures[0]
@@ -553,8 +601,10 @@ def test_tsa_down_issues_nothing(home):
 
     with pytest.raises(TimestampUnavailableError) as caught:
         context.issue_record(
-            records_of(AUTHORITY)[6], operator="测试员",
-            idempotency_key="tsa-down", new_on_purpose=False,
+            records_of(AUTHORITY)[6],
+            operator="测试员",
+            idempotency_key="tsa-down",
+            new_on_purpose=False,
         )
 
     assert url in caught.value.message
@@ -605,7 +655,9 @@ def test_external_tsa_issues_valid_license(home, local_tsa):
     context = _context(home, tsa_url=local_tsa, tsa_timeout_seconds=5)
 
     issued = context.issue_record(
-        records_of(AUTHORITY)[7], operator="测试员", idempotency_key=None,
+        records_of(AUTHORITY)[7],
+        operator="测试员",
+        idempotency_key=None,
         new_on_purpose=False,
     )
 
@@ -628,9 +680,21 @@ def token_env(tmp_path) -> dict[str, str]:
     config.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\n")
     env = {**os.environ, "SOFTHSM2_CONF": str(config)}
     subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", "seals",
-         "--pin", "2468", "--so-pin", "13579"],
-        check=True, capture_output=True, env=env, timeout=60,
+        [
+            "softhsm2-util",
+            "--init-token",
+            "--free",
+            "--label",
+            "seals",
+            "--pin",
+            "2468",
+            "--so-pin",
+            "13579",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=60,
     )
     pin_file = tmp_path / "pin"
     pin_file.write_text("2468\n")
@@ -646,8 +710,17 @@ def test_token_seal_issues_verified_license(home, tmp_path, token_env):
     # EC keys on the token are covered in tests/esign; here an RSA key.
     old_code = seal_code_of(home, AUTHORITY)
     requested = elicense(
-        "seal", "request", "--authority", AUTHORITY, "--key-store", "pkcs11",
-        "--algorithm", "rsa-2048", "--dev-ca", data_dir=home, env=token_env,
+        "seal",
+        "request",
+        "--authority",
+        AUTHORITY,
+        "--key-store",
+        "pkcs11",
+        "--algorithm",
+        "rsa-2048",
+        "--dev-ca",
+        data_dir=home,
+        env=token_env,
     )
     assert requested.returncode == 0, requested.stderr
     new_code = re.search(r"\d{13}", requested.stdout).group()
@@ -656,15 +729,24 @@ def test_token_seal_issues_verified_license(home, tmp_path, token_env):
     records = records_of(AUTHORITY)
 
     issued = elicense(
-        "issue", str(write_records(tmp_path / "one.jsonl", records[8:9])),
-        "--out", str(out), data_dir=home, env=token_env,
+        "issue",
+        str(write_records(tmp_path / "one.jsonl", records[8:9])),
+        "--out",
+        str(out),
+        data_dir=home,
+        env=token_env,
     )
 
     assert "签发 1 张" in issued.stdout, issued.stderr
     pdf = next(out.glob("*.pdf"))
     record = json.loads((home / "pki" / "seals" / new_code / "seal.json").read_text())
-    signature = PdfFileReader(io.BytesIO(pdf.read_bytes())).embedded_regular_signatures[0]
-    assert format(signature.signer_cert.serial_number, "x") == record["certificate"]["serial"]
+    signature = PdfFileReader(io.BytesIO(pdf.read_bytes())).embedded_regular_signatures[
+        0
+    ]
+    assert (
+        format(signature.signer_cert.serial_number, "x")
+        == record["certificate"]["serial"]
+    )
     assert record["key"]["store"] == "pkcs11"
     assert not (home / "pki" / "seals" / new_code / "seal.key.p8").exists()
     verified = cli("verify", str(pdf), data_dir=home)
@@ -675,8 +757,10 @@ def test_token_seal_issues_verified_license(home, tmp_path, token_env):
 
     no_pin = {k: v for k, v in token_env.items() if k != "ELICENSE_PKCS11_PIN_FILE"}
     rejected = elicense(
-        "issue", str(write_records(tmp_path / "two.jsonl", records[9:10])),
-        data_dir=home, env=no_pin,
+        "issue",
+        str(write_records(tmp_path / "two.jsonl", records[9:10])),
+        data_dir=home,
+        env=no_pin,
     )
     assert "拒绝 1 条" in rejected.stdout
     assert "ELICENSE_PKCS11_PIN" in rejected.stderr
@@ -695,8 +779,9 @@ class OutsideCa:
 @pytest.fixture
 def outside_ca(tmp_path) -> Iterator[OutsideCa]:
     """A CA of another region whose CRL a local HTTP server publishes."""
-    from cryptography.hazmat.primitives.asymmetric import ec
     from datetime import timedelta
+
+    from cryptography.hazmat.primitives.asymmetric import ec
 
     from esign import certificates as profiles
     from esign.revocation import RevocationState, issue_crl
@@ -733,9 +818,8 @@ def outside_ca(tmp_path) -> Iterator[OutsideCa]:
 
 
 def _recognise(data_dir: Path, ca: OutsideCa, status: str) -> None:
-    from verifier.trustlist import RecognisedCA, StatusChange, TrustList
-
     from esign.certificates import to_asn1
+    from verifier.trustlist import RecognisedCA, StatusChange, TrustList
 
     trust = TrustList.load(data_dir / "trust")
     root = ca.issuer.certificate
@@ -762,7 +846,11 @@ def _outside_chain(ca: OutsideCa, csr_pem: bytes) -> bytes:
 
     csr = x509.load_pem_x509_csr(csr_pem)
     certificate = profiles.build_end_entity(
-        csr.subject, csr.public_key(), ca.issuer, ca.urls, datetime.now(UTC),
+        csr.subject,
+        csr.public_key(),
+        ca.issuer,
+        ca.urls,
+        datetime.now(UTC),
         timedelta(days=700),
     )
     return b"".join(
@@ -771,10 +859,17 @@ def _outside_chain(ca: OutsideCa, csr_pem: bytes) -> bytes:
     )
 
 
-def _request_outside_seal(home: Path, tmp_path: Path, ca: OutsideCa) -> tuple[str, Path]:
+def _request_outside_seal(
+    home: Path, tmp_path: Path, ca: OutsideCa
+) -> tuple[str, Path]:
     csr_path = tmp_path / "seal.csr"
     requested = cli(
-        "seal", "request", "--authority", AUTHORITY, "--csr-out", str(csr_path),
+        "seal",
+        "request",
+        "--authority",
+        AUTHORITY,
+        "--csr-out",
+        str(csr_path),
         data_dir=home,
     )
     assert requested.exit_code == 0, requested.stderr
@@ -792,14 +887,19 @@ def test_outside_ca_seal_issues_valid_license(home, tmp_path, outside_ca):
     cli("seal", "suspend", old_code, "--reason", "改用外省 CA 的证书", data_dir=home)
     out = tmp_path / "out"
     issued = cli(
-        "issue", str(write_records(tmp_path / "one.jsonl", records_of(AUTHORITY)[10:11])),
-        "--out", str(out), data_dir=home,
+        "issue",
+        str(write_records(tmp_path / "one.jsonl", records_of(AUTHORITY)[10:11])),
+        "--out",
+        str(out),
+        data_dir=home,
     )
 
     assert imported.exit_code == 0, imported.stderr
     assert "签发 1 张" in issued.stdout, issued.stderr
     pdf = next(out.glob("*.pdf"))
-    signature = PdfFileReader(io.BytesIO(pdf.read_bytes())).embedded_regular_signatures[0]
+    signature = PdfFileReader(io.BytesIO(pdf.read_bytes())).embedded_regular_signatures[
+        0
+    ]
     assert "外省市场监管电子印章根CA" in signature.signer_cert.issuer.human_friendly
     verified = cli("verify", str(pdf), data_dir=home)
     assert verified.exit_code == 0, verified.stdout

@@ -25,10 +25,10 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
 from common.authority import Authority, AuthorityRegistry
+from esign.keystore import Pkcs11Config
 from esign.pki import DevPki, ValidationData, ensure_dev_pki
 from esign.revocation import answer_ocsp_request
 from esign.signing import LicenseSigner, SignatureLevel
-from esign.keystore import Pkcs11Config
 from esign.timestamps import BuiltinTimeStamper, answer_timestamp_request
 
 PKI_CREATED_AT = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -225,7 +225,8 @@ def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pkcs11Co
     tokens.mkdir()
     config = directory / "softhsm2.conf"
     config.write_text(
-        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
+        f"directories.tokendir = {tokens}\n"
+        "objectstore.backend = file\nlog.level = ERROR\n"
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SOFTHSM2_CONF", str(config))

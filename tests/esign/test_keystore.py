@@ -5,14 +5,12 @@ from __future__ import annotations
 import io
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import PASSPHRASE, SIGNED_AT, SOFTHSM_MODULE, softhsm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from esign_tools import need_tool
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import ValidationContext, validate_pdf_signature
 
@@ -27,7 +25,6 @@ from esign.keystore import (
 )
 from esign.pki import SealCredentials, ensure_dev_pki
 from esign.signing import LicenseSigner, SignatureLevel
-
 
 
 def test_key_file_round_trip(tmp_path):

@@ -313,7 +313,9 @@ def test_revoke_lists_certificate_in_crl(manager, pki_copy, authorities, clock):
 
     assert record.status is SealStatus.REVOKED
     crl = x509.load_der_x509_crl(pki_copy.crl_path("issuing-ca").read_bytes())
-    entry = crl.get_revoked_certificate_by_serial_number(int(record.certificate.serial, 16))
+    entry = crl.get_revoked_certificate_by_serial_number(
+        int(record.certificate.serial, 16)
+    )
     assert entry is not None
     assert entry.revocation_date_utc == revoked_at
     last = manager.registry.history(code)[-1]
@@ -387,7 +389,9 @@ def test_expiring_lists_seals_within_days(manager, authorities, clock):
     within_five = manager.expiring(5)
 
     assert record.code in {item.seal.code for item in within_thirty}
-    days_left = [item.days_left for item in within_thirty if item.seal.code == record.code]
+    days_left = [
+        item.days_left for item in within_thirty if item.seal.code == record.code
+    ]
     assert days_left == [10]
     assert within_five == []
 
@@ -406,7 +410,13 @@ def test_renewal_keeps_code_and_history(manager, authorities, clock):
     assert renewed.certificate.serial != before.certificate.serial
     assert renewed.certificate.not_after > clock.moment
     actions = [entry.action for entry in manager.registry.history(before.code)]
-    assert actions == ["requested", "activated", "expired", "renewal_requested", "renewed"]
+    assert actions == [
+        "requested",
+        "activated",
+        "expired",
+        "renewal_requested",
+        "renewed",
+    ]
     archive = manager.registry.seal_dir(before.code) / "archive"
     assert (archive / f"{before.certificate.serial}.pem").is_file()
     assert manager.usable_seal(authority.code).code == before.code
@@ -464,7 +474,9 @@ def test_pending_seal_cannot_sign(manager):
 
 
 def test_official_seal_never_signs_licenses(manager):
-    record, _ = manager.request(NEWCOMER, SealType.OFFICIAL, operator="王五", reason="公章")
+    record, _ = manager.request(
+        NEWCOMER, SealType.OFFICIAL, operator="王五", reason="公章"
+    )
     manager.issue_with_dev_ca(record.code, operator="王五", reason="签发")
 
     with pytest.raises(NotFoundError) as caught:
@@ -512,15 +524,24 @@ def outside_ca(tmp_path):
     from esign.certificates import Issuer, PublicationUrls
 
     key = ec.generate_private_key(ec.SECP256R1())
-    root = profiles.build_root("外省电子证照根CA", key, PKI_CREATED_AT, timedelta(days=3650))
+    root = profiles.build_root(
+        "外省电子证照根CA", key, PKI_CREATED_AT, timedelta(days=3650)
+    )
     return Issuer("outside-root", root, key), PublicationUrls("http://127.0.0.1:9")
 
 
-def _issue_outside(outside_ca, csr_pem: bytes, subject: x509.Name | None = None) -> bytes:
+def _issue_outside(
+    outside_ca, csr_pem: bytes, subject: x509.Name | None = None
+) -> bytes:
     issuer, urls = outside_ca
     csr = x509.load_pem_x509_csr(csr_pem)
     certificate = profiles.build_end_entity(
-        subject or csr.subject, csr.public_key(), issuer, urls, LATER, timedelta(days=700)
+        subject or csr.subject,
+        csr.public_key(),
+        issuer,
+        urls,
+        LATER,
+        timedelta(days=700),
     )
     return b"".join(
         cert.public_bytes(serialization.Encoding.PEM)
@@ -549,7 +570,11 @@ def test_import_untrusted_root_rejected(manager, outside_ca):
 
     with pytest.raises(TrustError) as caught:
         manager.import_chain(
-            record.code, _issue_outside(outside_ca, csr), [], operator="王五", reason="x"
+            record.code,
+            _issue_outside(outside_ca, csr),
+            [],
+            operator="王五",
+            reason="x",
         )
 
     assert "受信任的根证书" in caught.value.message
@@ -593,8 +618,13 @@ def test_import_garbage_rejected(manager):
     record, _ = manager.request(NEWCOMER, operator="王五", reason="新机构")
 
     with pytest.raises(InputError) as caught:
-        manager.import_chain(record.code, b"-----BEGIN CERTIFICATE-----\nAAAA\n", [],
-                             operator="王五", reason="x")
+        manager.import_chain(
+            record.code,
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n",
+            [],
+            operator="王五",
+            reason="x",
+        )
 
     assert caught.value.field == "chain"
 
@@ -626,9 +656,15 @@ def test_token_seal_signs_valid_pdf(
     token_manager, pki_copy, softhsm_token, sample_pdf, algorithm
 ):
     record, _ = token_manager.request(
-        NEWCOMER, key_store="pkcs11", algorithm=algorithm, operator="王五", reason="令牌"
+        NEWCOMER,
+        key_store="pkcs11",
+        algorithm=algorithm,
+        operator="王五",
+        reason="令牌",
     )
-    record = token_manager.issue_with_dev_ca(record.code, operator="王五", reason="签发")
+    record = token_manager.issue_with_dev_ca(
+        record.code, operator="王五", reason="签发"
+    )
 
     with Pkcs11KeyStore(softhsm_token, environ={}) as store:
         status = _signed_and_status(
@@ -647,7 +683,9 @@ def test_token_seal_without_token_raises(token_manager, manager):
     record, _ = token_manager.request(
         NEWCOMER, key_store="pkcs11", operator="王五", reason="令牌"
     )
-    record = token_manager.issue_with_dev_ca(record.code, operator="王五", reason="签发")
+    record = token_manager.issue_with_dev_ca(
+        record.code, operator="王五", reason="签发"
+    )
 
     with pytest.raises(KeyStoreError) as caught:
         manager.credentials(record)
@@ -662,4 +700,3 @@ def test_token_request_without_settings_raises(manager):
     assert "ELICENSE_PKCS11_MODULE" in caught.value.fix
     assert SealRegistry(manager.pki.pki_dir).find(NEWCOMER.code) == []
     assert not list(manager.registry.root.glob("15250005*"))
-
