@@ -284,3 +284,88 @@ def check_receipt_command(
     if checked.document_matches is False:
         click.echo("错误：PDF 与回执记录的文件散列不一致", err=True)
         sys.exit(1)
+
+
+@trust.command("client-cert")
+@DATA_DIR_OPTION
+@click.argument(
+    "certificate", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--name", required=True, help="客户端名称，例如 包头市税务局征管系统。")
+@click.option(
+    "--kind",
+    type=click.Choice(["bureau", "agency"]),
+    required=True,
+    help="发证机关或查询部门。",
+)
+@click.option("--authority", help="发证机关的统一社会信用代码（kind=bureau 时必填）。")
+@click.option(
+    "--scope",
+    multiple=True,
+    help="查询范围，可重复：license_type:TYPE、field:NAME、id_numbers、supervisor。",
+)
+@_reports_errors
+def client_cert_command(
+    data_dir: Path,
+    certificate: Path,
+    name: str,
+    kind: str,
+    authority: str | None,
+    scope: tuple[str, ...],
+) -> None:
+    """登记一个客户端证书（双向 TLS），代替接口密钥；证书须由互认 CA 签发。"""
+    from elicense.context import ServiceContext
+    from elicense.web.client_auth import certificate_key_hash
+    from license_store.models import ApiClientCreate, ClientKind
+    from verifier.client_certs import (
+        certificate_fingerprint,
+        check_client_certificate,
+        load_client_certificate,
+    )
+
+    if kind == "bureau" and not authority:
+        raise InputError(
+            "发证机关客户端必须指定机构代码",
+            field="authority",
+            fix="请加 --authority CODE",
+        )
+    context = ServiceContext(Settings(data_dir=data_dir))
+    parsed = load_client_certificate(certificate.read_bytes())
+    ca_name = check_client_certificate(context.trust, parsed)
+    fingerprint = certificate_fingerprint(parsed)
+    context.repository.create_api_client(
+        ApiClientCreate(
+            name=name,
+            kind=ClientKind(kind),
+            authority_code=authority,
+            scopes=list(scope),
+            api_key_hash=certificate_key_hash(fingerprint),
+        )
+    )
+    click.echo(f"已登记客户端证书 SHA-256 {fingerprint}（签发 CA：{ca_name}）")
+
+
+@trust.command("ca-bundle")
+@DATA_DIR_OPTION
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="写入 PEM 证书包的文件，供 TLS 终结代理校验客户端证书。",
+)
+@_reports_errors
+def ca_bundle_command(data_dir: Path, out: Path) -> None:
+    """导出当前互认 CA 的证书（PEM），用作客户端证书校验的 CA 包。"""
+    from verifier.trustlist import certificate_to_pem
+
+    now = datetime.now(timezone.utc)
+    recognised = [
+        ca
+        for ca in _load(data_dir).cas
+        if (status := ca.status_at(now)) is not None and status.status == "recognised"
+    ]
+    text = "".join(
+        certificate_to_pem(cert) for ca in recognised for cert in ca.certificates
+    )
+    out.write_text(text, encoding="ascii")
+    click.echo(f"已写入 {len(recognised)} 个互认 CA 的证书：{out}")

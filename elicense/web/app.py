@@ -29,6 +29,7 @@ from elicense.web import (
     verify_routes,
 )
 from elicense.web.auth import AuthError, RateLimited
+from elicense.web.client_auth import ClientCertificateConfig
 from elicense.web.uploads import UploadTooLarge
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def create_app(context: ServiceContext) -> FastAPI:
         version="1.0",
     )
     app.state.context = context
+    app.state.client_certificates = ClientCertificateConfig.from_environment()
     app.add_exception_handler(ElicenseError, _product_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
