@@ -91,7 +91,7 @@ class SealUnusableError(ConflictError):
 
 @dataclass(frozen=True)
 class KeyLocation:
-    """Where a seal key lives: ``file`` (relative path) or ``pkcs11`` (labels)."""
+    """Location of a seal key: ``file`` (relative path) or ``pkcs11`` (labels)."""
 
     store: str  # "file" or "pkcs11"
     algorithm: str  # "ec-p256", "rsa-2048" or "rsa-3072"
@@ -144,7 +144,7 @@ class SealRecord:
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One change of a seal: what, when, by whom and why."""
+    """One change of a seal: action, time, operator, reason and new status."""
 
     at: datetime
     action: str
@@ -250,7 +250,9 @@ class SealRegistry:
         """
         directory = self.seal_dir(record.code)
         if (directory / RECORD_FILE).exists():
-            raise ConflictError(f"印章编码 {record.code} 已被占用", fix="请换一个编码")
+            raise ConflictError(
+                f"印章编码 {record.code} 已被占用", fix="请重试，系统会分配下一个编码"
+            )
         directory.mkdir(parents=True, exist_ok=True)
         svg = record.artwork.to_svg().encode("utf-8")
         write_atomically(directory / ARTWORK_FILE, svg)
@@ -268,7 +270,7 @@ class SealRegistry:
     ) -> SealRecord:
         """Store ``record`` with ``changes`` applied and append ``entry``.
 
-        The caller holds :meth:`locked` and read ``record`` inside it.
+        The caller must hold :meth:`locked` and have read ``record`` inside it.
         """
         updated = replace(record, **changes)
         if updated.status is not record.status:
@@ -341,7 +343,8 @@ def _folder_lock(root: Path) -> _FolderLock:
 
 
 def default_artwork(authority: Authority, seal_type: SealType, code: str) -> VectorSeal:
-    """Draw the authority's name (with its Mongolian form in Inner Mongolia)."""
+    """Build the standard artwork: the authority name, in Inner Mongolia with
+    its Mongolian form on the outer ring, the seal type and the seal code."""
     from templates.mongolian import authority_name_mn
 
     mongolian = (
