@@ -201,6 +201,9 @@ main.add_command(trust)
 from elicense.seal_cli import seal  # noqa: E402
 main.add_command(seal)
 
+from elicense.register_cli import license_group  # noqa: E402
+main.add_command(license_group, name="license")
+
 
 if __name__ == "__main__":
     main()
