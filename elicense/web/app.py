@@ -28,6 +28,7 @@ from elicense.web import (
     receipt_routes,
     verify_routes,
 )
+from elicense.web import lifecycle_routes
 from elicense.web.auth import AuthError, RateLimited
 from elicense.web.client_auth import ClientCertificateConfig
 from elicense.web.uploads import UploadTooLarge
@@ -62,6 +63,7 @@ def create_app(context: ServiceContext) -> FastAPI:
     app.include_router(query_routes.router)
     app.include_router(issuing_routes.router)
     app.include_router(pki_routes.router)
+    app.include_router(lifecycle_routes.router)
     return app
 
 
