@@ -13,6 +13,7 @@ that subset, so no ``/CIDToGIDMap`` stream is needed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -20,7 +21,7 @@ import struct
 import threading
 import weakref
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from reportlab.pdfbase import pdfdoc
 from reportlab.pdfgen.canvas import Canvas
@@ -30,7 +31,7 @@ from templates.fontset import FontFile
 from templates.subset import FontSubsetter
 
 # A 56 KB WenQuanYi subset compresses to 35.8 KB at level 1, 33.3 KB at
-# level 6 and 33.2 KB at level 9, where level 9 takes 1.5 times as long as
+# level 6 and 33.2 KB at level 9, where level 9 took about 1.5 times as long as
 # level 6 (zlib of Debian 12). Page streams are short, so they get level 9.
 FONT_COMPRESSION_LEVEL = 6
 CONTENT_COMPRESSION_LEVEL = 9
@@ -81,12 +82,26 @@ class DocumentFonts:
         # glyphs stand for private-use characters; their text comes from the
         # ActualText of the span around them.
         self.used: dict[FontFile, dict[int, int]] = {}
+        self._recordings: list[list[tuple[FontFile, tuple[tuple[int, int], ...]]]] = []
 
     def use(self, font: FontFile, glyphs: Iterable[tuple[int, int]]) -> None:
         """Record ``(glyph_id, code_point)`` pairs drawn with ``font``."""
+        glyphs = tuple(glyphs)
         table = self.used.setdefault(font, {})
         for glyph_id, code in glyphs:
             table.setdefault(glyph_id, code)
+        for recording in self._recordings:
+            recording.append((font, glyphs))
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[tuple[FontFile, tuple[tuple[int, int], ...]]]]:
+        """Collect the glyphs used inside the block, to replay them later."""
+        recording: list[tuple[FontFile, tuple[tuple[int, int], ...]]] = []
+        self._recordings.append(recording)
+        try:
+            yield recording
+        finally:
+            self._recordings.remove(recording)
 
     def addObjects(self, document: pdfdoc.PDFDocument) -> None:
         """Add the font objects and renumber the glyph codes of every page.
@@ -94,11 +109,13 @@ class DocumentFonts:
         reportlab calls this once while saving, before it formats the pages.
         """
         font_dict = document.idToObject["BasicFonts"].dict
-        new_ids: dict[str, dict[int, int]] = {}
+        new_ids: dict[str, dict[str, str]] = {}
         for font in sorted(self.used, key=lambda font: font.name):
             order = subsetter(font).closure(self.used[font])
             renumbered = {old: new for new, old in enumerate(order)}
-            new_ids[resource_name(font)] = renumbered
+            new_ids[resource_name(font)] = {
+                f"{old:04x}": f"{new:04x}" for old, new in renumbered.items()
+            }
             glyphs = {renumbered[old]: code for old, code in self.used[font].items()}
             type0 = _type0_font(document, font, order, glyphs)
             name = resource_name(font)[1:]
@@ -118,19 +135,22 @@ def document_fonts(canvas: Canvas) -> DocumentFonts:
     return fonts
 
 
-def _renumber_glyphs(stream: str, new_ids: dict[str, dict[int, int]]) -> str:
-    """Replace full-font glyph IDs in ``Tj`` strings by subset glyph IDs."""
-    current: dict[int, int] = {}
+def _renumber_glyphs(stream: str, new_ids: dict[str, dict[str, str]]) -> str:
+    """Replace full-font glyph IDs in ``Tj`` strings by subset glyph IDs.
+
+    ``new_ids`` maps each font resource name to a table from the four hex
+    digits of a full-font glyph ID to those of its subset glyph ID.
+    """
+    current: dict[str, str] = {}
 
     def replace(match: re.Match[str]) -> str:
         nonlocal current
         if match.group(1):
             current = new_ids.get(match.group(1), {})
             return match.group(0)
-        old = bytes.fromhex(match.group(2))
-        count = len(old) // 2
-        ids = [current[glyph_id] for glyph_id in struct.unpack(f">{count}H", old)]
-        return f"<{struct.pack(f'>{count}H', *ids).hex()}> Tj"
+        old = match.group(2)
+        new = "".join(current[old[i : i + 4]] for i in range(0, len(old), 4))
+        return f"<{new}> Tj"
 
     return TEXT_TOKEN.sub(replace, stream)
 

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 
 from common.errors import InputError
-from templates import mongolian, qr, textrun
+from templates import embedding, mongolian, qr, textrun
 from templates.catalogue import TERM_ITEM, LicenseTemplate
 from templates.context import FaceContext
 from templates.fontset import Face
@@ -368,9 +368,7 @@ def _draw_label(
     painter.line(label_mn, x + indent, baseline + 14.0, f"label_mn:{item}")
 
 
-def _block_area(
-    painter: Painter, top: float, seal_box: Box
-) -> tuple[float, float]:
+def _block_area(painter: Painter, top: float, seal_box: Box) -> tuple[float, float]:
     """Return the top and bottom of the long-text block on page 1."""
     above_seal = [box.y1 for box in painter.boxes if box.name == AUTHORITY_MONGOLIAN]
     return top - 4.0, max([seal_box.y1, *above_seal]) + 8.0
@@ -457,7 +455,7 @@ def draw_authority(
 
     # The seal goes last so it lies over the name and date, as on paper.
     if face.seal is not None:
-        face.seal.draw(painter.canvas, center, center_y, SEAL_DIAMETER)
+        _draw_seal(painter, face.seal, (center, center_y))
     return Box(
         0,
         "seal",
@@ -466,6 +464,40 @@ def draw_authority(
         center + radius,
         center_y + radius,
     )
+
+
+_seal_operators: dict[tuple, tuple[list[str], list]] = {}
+MAX_CACHED_SEALS = 64
+
+
+def _draw_seal(painter: Painter, seal: object, center: tuple[float, float]) -> None:
+    """Draw the seal artwork, replaying its operators when drawn before.
+
+    An authority's seal is the same on every license it issues, so the
+    operators and glyphs of its first drawing are kept. The caller holds
+    the render lock. Unhashable artwork is drawn every time.
+    """
+    canvas = painter.canvas
+    fonts = embedding.document_fonts(canvas)
+    try:
+        key = (seal, center)
+        cached = _seal_operators.get(key)
+    except TypeError:
+        seal.draw(canvas, *center, SEAL_DIAMETER)
+        return
+    if cached is None:
+        start = len(canvas._code)
+        with fonts.recording() as used:
+            seal.draw(canvas, *center, SEAL_DIAMETER)
+        cached = (canvas._code[start:], used)
+        if len(_seal_operators) >= MAX_CACHED_SEALS:
+            _seal_operators.pop(next(iter(_seal_operators)))
+        _seal_operators[key] = cached
+        return
+    operators, used = cached
+    canvas._code.extend(operators)
+    for font, glyphs in used:
+        fonts.use(font, glyphs)
 
 
 def _draw_authority_mongolian(
