@@ -195,19 +195,17 @@ def apikey_create(
     click.echo(key)
 
 
-from elicense.trust_cli import trust  # noqa: E402
-main.add_command(trust)
-
-from elicense.seal_cli import seal  # noqa: E402
-main.add_command(seal)
-
+# Command groups that live in their own modules.
 from elicense.register_cli import license_group  # noqa: E402
+from elicense.seal_cli import seal  # noqa: E402
+from elicense.templates_cli import templates_group  # noqa: E402
+from elicense.trust_cli import trust  # noqa: E402
+
 main.add_command(license_group, name="license")
+main.add_command(seal)
+main.add_command(templates_group, name="templates")
+main.add_command(trust)
 
 
 if __name__ == "__main__":
     main()
-
-from elicense.templates_cli import templates_group  # noqa: E402
-
-main.add_command(templates_group, name="templates")
