@@ -7,50 +7,16 @@ never a traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable
 
 import click
 
-from common.errors import ElicenseError
-from elicense.settings import Settings
+from elicense.cli_support import DATA_DIR_OPTION, reports_errors, settings_for
 
 logger = logging.getLogger(__name__)
-
-DATA_DIR_OPTION = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="ELICENSE_DATA_DIR",
-    default=Path("var/data"),
-    show_default=True,
-    help="数据目录：登记库、证照文件、开发 PKI 和信任列表。",
-)
-
-
-def _settings(data_dir: Path, **overrides: Any) -> Settings:
-    values = {"data_dir": data_dir, **{k: v for k, v in overrides.items() if v}}
-    return Settings(**values)
-
-
-def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Print product errors as one message with the fix and exit 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ElicenseError as error:
-            click.echo(f"错误：{error.message}", err=True)
-            if error.fix:
-                click.echo(f"处理办法：{error.fix}", err=True)
-            sys.exit(1)
-
-    return wrapper
-
 
 @click.group()
 @click.option("--verbose", "-v", is_flag=True, help="输出调试日志。")
@@ -70,7 +36,7 @@ def init(data_dir: Path, public_url: str | None) -> None:
     """创建数据目录、开发 PKI（根 CA、签发 CA、时间戳、印章）和登记库。"""
     from elicense.initialise import initialise
 
-    report = initialise(_settings(data_dir, public_url=public_url))
+    report = initialise(settings_for(data_dir, public_url=public_url))
     click.echo(f"数据目录：{report.data_dir}")
     click.echo(f"根证书：{report.root_certificate}")
     click.echo(f"信任列表：{report.trust_list}")
@@ -103,7 +69,7 @@ def issue(
     """签发 JSON Lines 或 CSV 文件中的证照记录。"""
     from elicense.batch import issue_file
 
-    settings = _settings(data_dir, public_url=public_url)
+    settings = settings_for(data_dir, public_url=public_url)
     summary = issue_file(settings, records, out_dir=out, operator=operator, workers=workers)
     for rejection in summary.rejected:
         where = f"字段 {rejection.field}（值 {rejection.value!r}）：" if rejection.field else ""
@@ -126,7 +92,7 @@ def verify(data_dir: Path, pdf: Path, offline: bool) -> None:
     from elicense.context import ServiceContext
     from verifier.verdict import Outcome
 
-    context = ServiceContext(_settings(data_dir))
+    context = ServiceContext(settings_for(data_dir))
     verdict = context.verify_pdf_sync(pdf.read_bytes(), offline=offline)
     click.echo(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2))
     codes = {Outcome.VALID: 0, Outcome.INVALID: 1, Outcome.INDETERMINATE: 2}
@@ -147,7 +113,7 @@ def serve(data_dir: Path, host: str, port: int, workers: int) -> None:
 
     from elicense.context import ServiceContext
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     context = ServiceContext(settings)
     context.check_ready()
     address = f"http://{host}:{port}"
@@ -190,18 +156,21 @@ def apikey_create(
     """创建接口密钥；密钥只显示这一次，登记库只保存其散列。"""
     from elicense.context import ServiceContext
 
-    context = ServiceContext(_settings(data_dir))
+    context = ServiceContext(settings_for(data_dir))
     key = context.create_api_client(name, kind, authority, list(scope))
     click.echo(key)
 
 
 # Command groups that live in their own modules.
-from elicense.register_cli import license_group  # noqa: E402
+from elicense.register_cli import fsck, import_legacy, license_group, log_group  # noqa: E402
 from elicense.seal_cli import seal  # noqa: E402
 from elicense.templates_cli import templates_group  # noqa: E402
 from elicense.trust_cli import trust  # noqa: E402
 
 main.add_command(license_group, name="license")
+main.add_command(log_group, name="log")
+main.add_command(fsck, name="fsck")
+main.add_command(import_legacy, name="import-legacy")
 main.add_command(seal)
 main.add_command(templates_group, name="templates")
 main.add_command(trust)

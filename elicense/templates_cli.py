@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from common.errors import InputError
-from elicense.cli import reports_errors
+from elicense.cli_support import reports_errors
 
 logger = logging.getLogger(__name__)
 
