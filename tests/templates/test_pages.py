@@ -10,15 +10,19 @@ import dataclasses
 import datetime as dt
 import io
 import itertools
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
+from pyhanko.pdf_utils.reader import PdfFileReader
 
 from templates import preview_png, render_license
 from templates.mongolian import term_mn
 from templates.page import PAGE_HEIGHT, PAGE_WIDTH
 from templates.sections import format_date
 from tests.templates.conftest import (
+    ROOT,
     make_face,
     pdf_text,
     person_sample,
@@ -204,3 +208,41 @@ def test_mongolian_authority_above_seal(catalogue, sample_by_type, tmp_path):
     drawn = glyph_ids_in_pdf(result.pdf)
     expected = harfbuzz_glyph_ids(name)
     assert any(drawn[i : i + len(expected)] == expected for i in range(len(drawn)))
+
+
+def test_every_font_embedded(page):
+    _, _, result, _ = page
+    reader = PdfFileReader(io.BytesIO(result.pdf))
+    fonts = reader.root["/Pages"]["/Kids"][0]["/Resources"]["/Font"]
+    assert len(fonts) >= 2
+    for reference in fonts.values():
+        font = reference.get_object()
+        assert font["/Subtype"] == "/Type0"
+        (descendant,) = font["/DescendantFonts"]
+        descriptor = descendant.get_object()["/FontDescriptor"]
+        assert "/FontFile2" in descriptor
+
+
+RENDER_SCRIPT = """
+import sys
+from tests.templates.conftest import make_face, read_samples
+from templates import load_catalogue, render_license
+record = read_samples()[int(sys.argv[1])]
+template = load_catalogue().get(record["license_type"])
+sys.stdout.buffer.write(render_license(template, record, make_face(record)).pdf)
+"""
+
+
+def test_bytes_equal_across_processes(catalogue):
+    index = 3
+    record = read_samples()[index]
+    template = catalogue.get(record["license_type"])
+    expected = render_license(template, record, make_face(record)).pdf
+    output = subprocess.run(
+        [sys.executable, "-c", RENDER_SCRIPT, str(index)],
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert output.stdout == expected
