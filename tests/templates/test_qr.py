@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
+import qrcode
 from PIL import Image
+from qrcode.util import MODE_ALPHA_NUM, QRData
 
 from common.errors import InputError
 from templates import preview_png, render_license
@@ -57,3 +59,14 @@ def test_quiet_zone_is_blank_on_page(catalogue, sample_by_type):
             inside = left + band < x < right - band and top + band < y < bottom - band
             if not inside:
                 assert image.getpixel((x, y)) > 240, (x, y)
+
+
+@pytest.mark.parametrize("length", [20, 77, 150, 272, 303])
+def test_fixed_version_matches_fitted_code(length):
+    text = qr_text_for(f"fit{length}")[:length]
+    code = qrcode.QRCode(
+        error_correction=qrcode.constants.ERROR_CORRECT_M, border=0, mask_pattern=0
+    )
+    code.add_data(QRData(text, mode=MODE_ALPHA_NUM))
+    code.make(fit=True)
+    assert qr_matrix(text) == tuple(tuple(row) for row in code.get_matrix())
