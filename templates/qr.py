@@ -40,10 +40,10 @@ def qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
 
 @functools.lru_cache(maxsize=64)
 def version_for_length(length: int) -> int:
-    """Return the smallest version that holds ``length`` alphanumeric characters.
+    """Return the smallest version with room for ``length`` alphanumeric characters.
 
     The bits of alphanumeric data depend only on its length, so each length
-    is fitted once; fitting writes the data a second time and cost about
+    is fitted once. Fitting writes the data a second time, which cost about
     2 ms per code with ``qrcode`` 8.2.
     """
     code = _new_code(None)
