@@ -463,6 +463,8 @@ def fsck(
         click.echo(f"孤立 PDF：{digest}{deleted}")
     for problem in problems:
         click.echo(f"不符：{problem}", err=True)
+    if report.removed_temp_files:
+        click.echo(f"删除中断写入留下的临时文件 {len(report.removed_temp_files)} 个")
     click.echo(
         f"核对版本 {report.versions_checked} 个，孤立 PDF {len(report.orphans)} 份"
         f"（删除 {len(report.deleted_orphans)} 份），不符 {len(problems)} 处"

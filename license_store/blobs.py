@@ -46,6 +46,8 @@ class BlobStore(Protocol):
 
     def iter_digests(self) -> Iterator[str]: ...
 
+    def remove_temp_files(self, min_age_seconds: float) -> list[str]: ...
+
 
 class FileBlobStore:
     """Blobs addressed by the SHA-256 of their content."""
@@ -139,6 +141,27 @@ class FileBlobStore:
             for path in sorted(prefix.iterdir()):
                 if _HEX_DIGEST.fullmatch(path.name) and path.name[:2] == prefix.name:
                     yield path.name
+
+
+    def remove_temp_files(self, min_age_seconds: float) -> list[str]:
+        """Remove temporary files of writes that a crash cut short; return names.
+
+        Only files older than ``min_age_seconds`` go, so a write in progress
+        keeps its file.
+        """
+        base = self.root / "sha256"
+        removed: list[str] = []
+        now = time.time()
+        for path in sorted(base.glob("*/.tmp-*")) if base.is_dir() else []:
+            try:
+                if now - path.stat().st_mtime >= min_age_seconds:
+                    path.unlink()
+                    removed.append(path.name)
+            except FileNotFoundError:
+                continue
+        if removed:
+            log.info("removed %d temporary blob files", len(removed))
+        return removed
 
 
 def _has_size(path: Path, size: int) -> bool:

@@ -124,6 +124,10 @@ class DatabaseBlobStore:
             yield from digests
             last = digests[-1]
 
+    def remove_temp_files(self, min_age_seconds: float) -> list[str]:
+        """Return no names: a database write leaves no partial file behind."""
+        return []
+
     def _reading(self) -> sa.Connection:
         options = {SQLITE_BEGIN_OPTION: "DEFERRED"}
         return self.engine.execution_options(**options).connect()

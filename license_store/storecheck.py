@@ -36,6 +36,7 @@ class StoreReport:
     mismatched: list[BlobProblem] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     deleted_orphans: list[str] = field(default_factory=list)
+    removed_temp_files: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -55,7 +56,8 @@ def check_store(
 
     ``verify_content`` rehashes every blob (reads every PDF). With
     ``delete_orphans`` the orphans older than ``orphan_min_age_seconds`` are
-    removed and listed in ``deleted_orphans``.
+    removed and listed in ``deleted_orphans``, and so are the temporary files
+    of writes cut short by a crash (``removed_temp_files``).
     """
     report = StoreReport()
     referenced: set[str] = set()
@@ -74,6 +76,7 @@ def check_store(
         report.deleted_orphans = _delete_old(
             blobs, report.orphans, orphan_min_age_seconds
         )
+        report.removed_temp_files = blobs.remove_temp_files(orphan_min_age_seconds)
     return report
 
 

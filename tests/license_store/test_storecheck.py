@@ -109,3 +109,16 @@ def test_old_orphans_are_deleted(repository: Repository, blobs: FileBlobStore) -
 
     assert report.deleted_orphans == [orphan]
     assert not blobs.exists(orphan)
+
+
+def test_old_temp_files_removed(repository: Repository, blobs: FileBlobStore) -> None:
+    digest = blobs.put(b"complete blob")
+    partial = blobs.path_for(digest).parent / ".tmp-cut-short"
+    partial.write_bytes(b"%PDF-1.7 half writ")
+    two_hours_ago = os.path.getmtime(partial) - 7200
+    os.utime(partial, (two_hours_ago, two_hours_ago))
+
+    report = check_store(repository, blobs, delete_orphans=True)
+
+    assert report.removed_temp_files == [".tmp-cut-short"]
+    assert not partial.exists()

@@ -1,0 +1,103 @@
+"""SIGKILL during a batch of 200 issues, then rerun: nothing half-issued or lost.
+
+``elicense issue`` runs in a subprocess and is killed after random delays
+(the seed is printed on failure), then the same file is issued again until
+it completes. The idempotency keys derived from each record make the reruns
+safe. ``elicense fsck --delete-orphans`` must then report only orphan PDFs
+of the killed runs, every license must be complete, and every stored PDF
+must verify.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import PUBLIC_URL, REPO, SAMPLE, run_cli
+
+pytestmark = pytest.mark.slow
+
+KILLS = 3
+SEED = int(os.environ.get("ELICENSE_CRASH_SEED", time.time_ns() % 1_000_000))
+
+
+def _start_issue(data_dir: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELICENSE_")}
+    env["ELICENSE_PUBLIC_URL"] = PUBLIC_URL
+    return subprocess.Popen(
+        [sys.executable, "-m", "elicense.cli", "issue", "--data-dir", str(data_dir),
+         str(SAMPLE)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _kill_after(process: subprocess.Popen, seconds: float) -> None:
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def test_killed_batch_resumes_cleanly(tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    data_dir = tmp_path / "data"
+    run_cli("init", data_dir=data_dir)
+    # Start-up takes a few seconds, so the kills land while PDFs are signed.
+    for _ in range(KILLS):
+        _kill_after(_start_issue(data_dir), rng.uniform(3.0, 8.0))
+    issued_before = _license_count(data_dir)
+
+    final = run_cli("issue", str(SAMPLE), data_dir=data_dir)
+    fsck = run_cli(
+        "fsck", "--delete-orphans", "--orphan-min-age", "0", data_dir=data_dir,
+        check=False,
+    )
+    again = run_cli("fsck", "--skip-pdf-verify", data_dir=data_dir, check=False)
+    log_check = run_cli("log", "verify", data_dir=data_dir, check=False)
+
+    note = f"seed {SEED}, {issued_before} issued before the final run"
+    assert issued_before < 200, note
+    issued, repeated = (int(n) for n in re.findall(r"(\d+) 张", final.stdout)[:2])
+    assert "拒绝 0 条" in final.stdout, note
+    assert issued + repeated == 200, note
+    assert fsck.returncode == 0, f"{note}\n{fsck.stdout}\n{fsck.stderr}"
+    assert "核对版本 200 个" in fsck.stdout, note
+    assert "不符 0 处" in fsck.stdout, note
+    assert "孤立 PDF 0 份" in again.stdout, f"{note}\n{again.stdout}"
+    assert log_check.returncode == 0, f"{note}\n{log_check.stderr}"
+    _assert_each_record_once(data_dir, note)
+
+
+def _license_count(data_dir: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(data_dir / "elicense.db") as connection:
+        return connection.execute("SELECT COUNT(*) FROM licenses").fetchone()[0]
+
+
+def _assert_each_record_once(data_dir: Path, note: str) -> None:
+    import json
+
+    from elicense.context import ServiceContext
+    from elicense.settings import Settings
+
+    context = ServiceContext(Settings(data_dir=data_dir, public_url=PUBLIC_URL))
+    records = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
+    for record in records:
+        found = context.repository.licenses_by_holder_code(record["uscc"]).items
+        of_type = [r for r in found if r.license_type == record["license_type"]]
+        assert len(of_type) == 1, f"{note}: holder of line {records.index(record) + 1}"
+        assert of_type[0].current_version == 1, note
+    context.engine.dispose()
