@@ -15,6 +15,7 @@ from qrcode.util import MODE_ALPHA_NUM, QRData
 from reportlab.pdfgen.canvas import Canvas
 
 from common.errors import InputError
+from templates import qrdata
 
 ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 QUIET_ZONE_MODULES = 4
@@ -32,8 +33,11 @@ def qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
             value=text,
             fix="二维码网址应全部大写，且只含 0-9、A-Z、空格和 $%*+-./:",
         )
-    code = _new_code(version_for_length(len(text)))
+    version = version_for_length(len(text))
+    code = _new_code(version)
     code.add_data(QRData(text, mode=MODE_ALPHA_NUM))
+    # qrcode places modules from these codewords instead of computing its own.
+    code.data_cache = qrdata.codewords(text, version)
     code.make(fit=False)
     return tuple(tuple(row) for row in code.get_matrix())
 

@@ -7,11 +7,17 @@ import io
 import pytest
 import qrcode
 from PIL import Image
-from qrcode.util import MODE_ALPHA_NUM, QRData
+from qrcode.util import MODE_ALPHA_NUM, QRData, create_data
 
 from common.errors import InputError
 from templates import preview_png, render_license
-from templates.qr import QUIET_ZONE_MODULES, module_count_with_quiet_zone, qr_matrix
+from templates.qr import (
+    QUIET_ZONE_MODULES,
+    module_count_with_quiet_zone,
+    qr_matrix,
+    version_for_length,
+)
+from templates.qrdata import codewords
 from tests.templates.conftest import make_face, qr_text_for, require_tool
 
 DPI = 150
@@ -63,10 +69,20 @@ def test_quiet_zone_is_blank_on_page(catalogue, sample_by_type):
 
 @pytest.mark.parametrize("length", [20, 77, 150, 272, 303])
 def test_fixed_version_matches_fitted_code(length):
-    text = qr_text_for(f"fit{length}")[:length]
+    text = (qr_text_for(f"fit{length}") * 2)[:length]
     code = qrcode.QRCode(
         error_correction=qrcode.constants.ERROR_CORRECT_M, border=0, mask_pattern=0
     )
     code.add_data(QRData(text, mode=MODE_ALPHA_NUM))
     code.make(fit=True)
     assert qr_matrix(text) == tuple(tuple(row) for row in code.get_matrix())
+
+
+@pytest.mark.parametrize("length", [1, 2, 19, 20, 77, 150, 271, 272, 303, 400])
+def test_codewords_match_qrcode(length):
+    text = (qr_text_for(f"words{length}") * 2)[:length]
+    version = version_for_length(length)
+    expected = create_data(
+        version, qrcode.constants.ERROR_CORRECT_M, [QRData(text, mode=MODE_ALPHA_NUM)]
+    )
+    assert codewords(text, version) == list(expected)
