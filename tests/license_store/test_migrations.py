@@ -85,3 +85,35 @@ def test_unsupported_database_rejected(url: str) -> None:
         create_engine_for(url)
 
     assert caught.value.field == "database_url"
+
+
+def test_upgrade_numbers_existing_events(empty_database_url: str) -> None:
+    migrate(empty_database_url, "0002")
+    engine = create_engine_for(empty_database_url)
+    insert_license = sa.text(
+        "INSERT INTO licenses (id, license_type, type_code, issuer_code, holder_code,"
+        " holder_code_type, holder_name, serial, current_version, status, created_at)"
+        " VALUES (1, 'business_license', 'T', 'I', 'H', '001', '甲', '1', 1, '01',"
+        " CURRENT_TIMESTAMP)"
+    )
+    insert_event = sa.text(
+        "INSERT INTO license_events (id, operation, license_id, version, operator,"
+        " authority_code, detail, occurred_at, leaf_hash)"
+        " VALUES (:id, 'issue', 1, 1, '测试员', 'I', '{}', CURRENT_TIMESTAMP, :hash)"
+    )
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert_license)
+            for event_id in (3, 7, 9):
+                connection.execute(insert_event, {"id": event_id, "hash": f"{event_id:064x}"})
+        migrate(empty_database_url)
+        with engine.begin() as connection:
+            numbered = connection.execute(
+                sa.text("SELECT id, log_index FROM license_events ORDER BY id")
+            ).all()
+            with pytest.raises(sa.exc.DBAPIError):
+                connection.execute(sa.text("UPDATE license_events SET operator = 'x'"))
+    finally:
+        engine.dispose()
+
+    assert [tuple(row) for row in numbered] == [(3, 0), (7, 1), (9, 2)]
