@@ -755,8 +755,9 @@ def test_token_seal_issues_verified_license(home, tmp_path, token_env):
     assert report.signature_valid, report.output
     assert report.total_document_signed, report.output
 
+    # In process is safe here: the PIN is missing, so no module is loaded.
     no_pin = {k: v for k, v in token_env.items() if k != "ELICENSE_PKCS11_PIN_FILE"}
-    rejected = elicense(
+    rejected = cli(
         "issue",
         str(write_records(tmp_path / "two.jsonl", records[9:10])),
         data_dir=home,
@@ -764,7 +765,6 @@ def test_token_seal_issues_verified_license(home, tmp_path, token_env):
     )
     assert "拒绝 1 条" in rejected.stdout
     assert "ELICENSE_PKCS11_PIN" in rejected.stderr
-    assert "Traceback" not in rejected.stderr
 
 
 # Seals certified by an outside CA recognised in the trust list
