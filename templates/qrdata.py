@@ -99,16 +99,25 @@ def _generator(degree: int) -> tuple[int, ...]:
     return tuple(polynomial)
 
 
+@functools.cache
+def _products(degree: int) -> tuple[tuple[int, ...], ...]:
+    """Return, for every byte value, its products with the generator terms."""
+    logs = [LOG[coefficient] for coefficient in _generator(degree)[1:]]
+    table = [(0,) * degree]
+    for factor in range(1, 256):
+        shift = LOG[factor]
+        table.append(tuple(EXP[log + shift] for log in logs))
+    return tuple(table)
+
+
 def _remainder(data: list[int], degree: int) -> list[int]:
-    generator = _generator(degree)[1:]
+    """Return the error correction codewords: ``data`` modulo the generator."""
+    products = _products(degree)
     remainder = [0] * degree
     for byte in data:
         factor = byte ^ remainder[0]
-        remainder = remainder[1:] + [0]
-        if factor:
-            log_factor = LOG[factor]
-            for index, coefficient in enumerate(generator):
-                remainder[index] ^= EXP[LOG[coefficient] + log_factor]
+        shifted = remainder[1:] + [0]
+        remainder = [a ^ b for a, b in zip(shifted, products[factor], strict=True)]
     return remainder
 
 
