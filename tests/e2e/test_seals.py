@@ -325,6 +325,31 @@ def test_revoke_reports_crl(revoked):
     assert "CRL" in revoked.revoke_output
 
 
+def test_ocsp_answers_revoked_after_revoke(revoked):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509 import ocsp
+
+    from elicense.secrets import load_passphrase
+    from elicense.settings import Settings
+    from esign.pki import DevPki
+    from esign.revocation import answer_ocsp_request
+
+    data_dir = revoked.data_dir
+    pki = DevPki(data_dir, load_passphrase(Settings(data_dir=data_dir)), PUBLIC_URL)
+    seal_pem = (data_dir / "pki" / "seals" / revoked.code / "seal.pem").read_bytes()
+    certificate = x509.load_pem_x509_certificate(seal_pem)
+    request = ocsp.OCSPRequestBuilder().add_certificate(
+        certificate, pki.certificate("issuing-ca"), hashes.SHA256()
+    )
+    body = request.build().public_bytes(serialization.Encoding.DER)
+
+    response = ocsp.load_der_ocsp_response(answer_ocsp_request(pki, body))
+
+    assert response.certificate_status == ocsp.OCSPCertStatus.REVOKED
+    assert response.revocation_reason == x509.ReasonFlags.key_compromise
+
+
 def test_license_before_revocation_still_valid(revoked):
     result = elicense("verify", str(revoked.earlier_pdf), data_dir=revoked.data_dir)
 
