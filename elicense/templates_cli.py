@@ -10,12 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from common.errors import InputError
 from elicense.cli_support import reports_errors
+
+if TYPE_CHECKING:
+    from templates import FaceContext, LicenseTemplate
+    from templates.mongolian import MongolianTerm
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +52,9 @@ def list_templates() -> None:
             click.echo(f"  待审核蒙古文：{term}")
 
 
-def _terms_of(template, terms) -> list[str]:
+def _terms_of(
+    template: LicenseTemplate, terms: Mapping[str, MongolianTerm]
+) -> list[str]:
     """Return the face terms of a template whose Mongolian needs review."""
     from templates.sections import face_terms
 
@@ -110,7 +118,7 @@ def _read_record(path: Path) -> dict:
     return record
 
 
-def _preview_face(template, record: dict):
+def _preview_face(template: LicenseTemplate, record: dict) -> FaceContext:
     from templates import FaceContext
 
     issued_on = record.get("issued_on")
