@@ -277,6 +277,9 @@ class SealManager:
         ``revoked_at`` (default now) may lie in the past, for a key
         compromise found late, but not in the future. Signatures timestamped
         before it stay valid.
+
+        NOTE: the key itself stays in its file or on its token; destroy it
+        with the key store's own tools once the revocation is confirmed.
         """
         now = self._clock()
         # CRLs carry whole seconds. Truncating here keeps the history equal to
@@ -441,6 +444,8 @@ class SealManager:
         write_atomically(directory / CHAIN_FILE, b"".join(_pem(cert) for cert in path))
         write_atomically(directory / CERTIFICATE_FILE, _pem(leaf))
         key = record.pending.key
+        # A renewed file key replaces the old one. NOTE: a replaced token key
+        # stays on the token until removed with the token's tools.
         if key.store == "file" and key.path == PENDING_KEY_FILE:
             os.replace(directory / PENDING_KEY_FILE, directory / KEY_FILE)
             key = replace(key, path=KEY_FILE)
