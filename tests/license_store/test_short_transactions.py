@@ -185,3 +185,43 @@ def test_failed_signing_returns_serial(
     issued = service.issue(BUSINESS, operator="测试员")
 
     assert repository.get_license(issued.license_id).serial == "20250000001"
+
+
+class SlowSigner:
+    """Signer that takes a fixed time, like a hardware token or a remote TSA."""
+
+    def __init__(self, inner: StandInSigner, seconds: float) -> None:
+        self.inner = inner
+        self.seconds = seconds
+
+    def sign(self, pdf: bytes, *, seal_box: object = None) -> bytes:
+        import time
+
+        time.sleep(self.seconds)
+        return self.inner.sign(pdf, seal_box=seal_box)
+
+
+def test_parallel_issues_overlap_signing(
+    service: IssuanceService, seal_signer: StandInSigner
+) -> None:
+    import time
+
+    service.signer_for = lambda authority_code: SlowSigner(seal_signer, 1.0)
+    errors: list[BaseException] = []
+
+    def issue(record: dict) -> None:
+        try:
+            service.issue(record, operator="测试员")
+        except BaseException as error:  # reported by the assert below
+            errors.append(error)
+
+    threads = [threading.Thread(target=issue, args=(r,)) for r in SAMPLE[1:3]]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    elapsed = time.monotonic() - started
+
+    assert errors == []
+    assert elapsed < 1.8, f"two 1-second signatures took {elapsed:.2f} s in all"
