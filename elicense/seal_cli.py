@@ -7,16 +7,16 @@ variables or files, never from the command line.
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from common.errors import ElicenseError, InputError
+from common.errors import InputError
+from elicense.cli_support import DATA_DIR_OPTION, reports_errors
 from elicense.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,14 +27,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DATA_DIR_OPTION = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="ELICENSE_DATA_DIR",
-    default=Path("var/data"),
-    show_default=True,
-    help="数据目录：登记库、证照文件、开发 PKI 和信任列表。",
-)
 OPERATOR_OPTION = click.option(
     "--operator",
     envvar="ELICENSE_OPERATOR",
@@ -70,22 +62,6 @@ CRL_REASONS = [
 ]
 
 
-def _reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Print product errors as one message with the fix and exit 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ElicenseError as error:
-            click.echo(f"错误：{error.message}", err=True)
-            if error.fix:
-                click.echo(f"处理办法：{error.fix}", err=True)
-            sys.exit(1)
-
-    return wrapper
-
-
 def _manager(data_dir: Path) -> tuple[Settings, SealManager]:
     from elicense.issuing import seal_manager
     from elicense.secrets import load_passphrase
@@ -111,7 +87,7 @@ def seal() -> None:
 
 @seal.command("list")
 @DATA_DIR_OPTION
-@_reports_errors
+@reports_errors
 def list_command(data_dir: Path) -> None:
     """列出全部印章及其状态、证书到期时间。"""
     settings, manager = _manager(data_dir)
@@ -137,7 +113,7 @@ def list_command(data_dir: Path) -> None:
 @seal.command("show")
 @DATA_DIR_OPTION
 @click.argument("code")
-@_reports_errors
+@reports_errors
 def show_command(data_dir: Path, code: str) -> None:
     """显示一枚印章的详情和全部变更历史。"""
     from esign.seals import validate_seal_code
@@ -196,7 +172,7 @@ def show_command(data_dir: Path, code: str) -> None:
 @click.option(
     "--reason", default="申请新印章", show_default=True, help="记入历史的事由。"
 )
-@_reports_errors
+@reports_errors
 def request_command(
     data_dir: Path,
     authority_code: str,
@@ -239,7 +215,7 @@ def request_command(
 @click.option(
     "--reason", default="印章证书延续", show_default=True, help="记入历史的事由。"
 )
-@_reports_errors
+@reports_errors
 def renew_command(
     data_dir: Path,
     code: str,
@@ -276,7 +252,7 @@ def renew_command(
     show_default=True,
     help="记入历史的事由。",
 )
-@_reports_errors
+@reports_errors
 def import_command(
     data_dir: Path, code: str, chain: Path, operator: str, reason: str
 ) -> None:
@@ -303,7 +279,7 @@ def import_command(
 @click.argument("code")
 @OPERATOR_OPTION
 @click.option("--reason", required=True, help="暂停的事由，记入历史。")
-@_reports_errors
+@reports_errors
 def suspend_command(data_dir: Path, code: str, operator: str, reason: str) -> None:
     """暂停印章：本服务不再用它签章，证书本身仍然有效。"""
     from esign.seals import validate_seal_code
@@ -318,7 +294,7 @@ def suspend_command(data_dir: Path, code: str, operator: str, reason: str) -> No
 @click.argument("code")
 @OPERATOR_OPTION
 @click.option("--reason", required=True, help="恢复的事由，记入历史。")
-@_reports_errors
+@reports_errors
 def resume_command(data_dir: Path, code: str, operator: str, reason: str) -> None:
     """恢复暂停的印章。"""
     from esign.seals import validate_seal_code
@@ -348,7 +324,7 @@ def resume_command(data_dir: Path, code: str, operator: str, reason: str) -> Non
     show_default=True,
     help="写入 CRL 的吊销原因代码。",
 )
-@_reports_errors
+@reports_errors
 def revoke_command(
     data_dir: Path,
     code: str,
@@ -390,7 +366,7 @@ def revoke_command(
     type=click.IntRange(min=0),
     help="提前预警的天数，默认取 ELICENSE_SEAL_EXPIRY_WARNING_DAYS（30）。",
 )
-@_reports_errors
+@reports_errors
 def expiring_command(data_dir: Path, days: int | None) -> None:
     """列出证书即将到期的印章；有则退出码为 1，便于定时任务报警。"""
     settings, manager = _manager(data_dir)
