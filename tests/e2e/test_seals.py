@@ -610,6 +610,22 @@ def test_b_lta_passes_adesverify(level_issues, seal_home):
     assert "The signature is judged VALID." in text
 
 
+def test_issue_warns_of_expiring_seal(home, caplog):
+    context = _context(home, seal_expiry_warning_days=4000)
+    code = seal_code_of(home, AUTHORITY)
+
+    with caplog.at_level("WARNING", logger="elicense.issuing"):
+        context.issue_record(
+            records_of(AUTHORITY)[11],
+            operator="测试员",
+            idempotency_key=None,
+            new_on_purpose=False,
+        )
+
+    warnings = [r.getMessage() for r in caplog.records if r.name == "elicense.issuing"]
+    assert any(code in message and "renew" in message for message in warnings)
+
+
 def _closed_port_url() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
