@@ -660,6 +660,27 @@ class Repository:
             yield from rows
             position = rows[-1].log_index + 1
 
+    def iter_leaf_hashes(
+        self, size: int | None = None, batch_size: int = 20_000
+    ) -> Iterator[str]:
+        """Yield the leaf hashes in log order, the first ``size`` of them if given."""
+        position = 0
+        while size is None or position < size:
+            limit = batch_size if size is None else min(batch_size, size - position)
+            statement = (
+                sa.select(LicenseEvent.log_index, LicenseEvent.leaf_hash)
+                .where(LicenseEvent.log_index >= position)
+                .order_by(LicenseEvent.log_index)
+                .limit(limit)
+            )
+            with self._reading() as session:
+                rows = session.execute(statement).all()
+            if not rows:
+                return
+            for _index, leaf_hash in rows:
+                yield leaf_hash
+            position = rows[-1][0] + 1
+
     def version_event(self, license_id: int, version: int) -> LicenseEvent:
         """Return the event that issued a version, or raise NotFoundError."""
         operations = [

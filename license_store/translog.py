@@ -140,7 +140,7 @@ class EventLog:
 
     def leaves(self, size: int | None = None) -> list[bytes]:
         """Return the stored leaf hashes in log order."""
-        return [bytes.fromhex(e.leaf_hash) for e in self.repository.iter_log(size)]
+        return [bytes.fromhex(h) for h in self.repository.iter_leaf_hashes(size)]
 
     # --- checkpoints ----------------------------------------------------
 
