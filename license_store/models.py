@@ -134,6 +134,7 @@ class License(LicenseBase, table=True):
     __table_args__ = (
         sa.UniqueConstraint("issuer_code", "serial", name="uq_licenses_issuer_serial"),
         sa.Index("ix_licenses_holder_type", "holder_code", "license_type"),
+        sa.Index("ix_licenses_issuer_id", "issuer_code", "id"),
         sa.Index("ix_licenses_issuer_status_id", "issuer_code", "status", "id"),
         # A trigram index on PostgreSQL (pg_trgm) so that a holder-name
         # substring search uses an index; a plain index elsewhere.

@@ -1,6 +1,6 @@
 """SIGKILL during a batch of 200 issues, then rerun: nothing half-issued or lost.
 
-``elicense issue`` runs in a subprocess and is killed after random delays
+``elicense issue`` runs in a subprocess and is killed at random points
 (the seed is printed on failure), then the same file is issued again until
 it completes. The idempotency keys derived from each record make the reruns
 safe. ``elicense fsck --delete-orphans`` must then report only orphan PDFs
@@ -14,6 +14,7 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from tests.e2e.conftest import PUBLIC_URL, REPO, SAMPLE, run_cli
 
 pytestmark = pytest.mark.slow
 
-KILLS = 3
+KILLS = 4
 SEED = int(os.environ.get("ELICENSE_CRASH_SEED", time.time_ns() % 1_000_000))
 
 
@@ -33,8 +34,15 @@ def _start_issue(data_dir: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELICENSE_")}
     env["ELICENSE_PUBLIC_URL"] = PUBLIC_URL
     return subprocess.Popen(
-        [sys.executable, "-m", "elicense.cli", "issue", "--data-dir", str(data_dir),
-         str(SAMPLE)],
+        [
+            sys.executable,
+            "-m",
+            "elicense.cli",
+            "issue",
+            "--data-dir",
+            str(data_dir),
+            str(SAMPLE),
+        ],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -42,26 +50,41 @@ def _start_issue(data_dir: Path) -> subprocess.Popen:
     )
 
 
-def _kill_after(process: subprocess.Popen, seconds: float) -> None:
-    try:
-        process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
+def _kill_at(
+    process: subprocess.Popen, data_dir: Path, target: int, jitter: float
+) -> None:
+    """Kill the process once ``target`` licenses exist, ``jitter`` seconds later.
+
+    The jitter, shorter than one issue, lets the kill land at any step of
+    the next issue: rendering, signing, writing the PDF or committing.
+    """
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if _license_count(data_dir) >= target:
+            time.sleep(jitter)
+            break
+        time.sleep(0.02)
+    if process.poll() is None:
         os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+    process.wait(timeout=30)
 
 
 def test_killed_batch_resumes_cleanly(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     data_dir = tmp_path / "data"
     run_cli("init", data_dir=data_dir)
-    # Start-up takes a few seconds, so the kills land while PDFs are signed.
-    for _ in range(KILLS):
-        _kill_after(_start_issue(data_dir), rng.uniform(3.0, 8.0))
+    targets = sorted(rng.randint(10, 180) for _ in range(KILLS))
+    for target in targets:
+        _kill_at(_start_issue(data_dir), data_dir, target, rng.uniform(0.0, 0.3))
     issued_before = _license_count(data_dir)
 
     final = run_cli("issue", str(SAMPLE), data_dir=data_dir)
     fsck = run_cli(
-        "fsck", "--delete-orphans", "--orphan-min-age", "0", data_dir=data_dir,
+        "fsck",
+        "--delete-orphans",
+        "--orphan-min-age",
+        "0",
+        data_dir=data_dir,
         check=False,
     )
     again = run_cli("fsck", "--skip-pdf-verify", data_dir=data_dir, check=False)
@@ -81,10 +104,11 @@ def test_killed_batch_resumes_cleanly(tmp_path: Path) -> None:
 
 
 def _license_count(data_dir: Path) -> int:
-    import sqlite3
-
-    with sqlite3.connect(data_dir / "elicense.db") as connection:
+    connection = sqlite3.connect(data_dir / "elicense.db", timeout=30)
+    try:
         return connection.execute("SELECT COUNT(*) FROM licenses").fetchone()[0]
+    finally:
+        connection.close()
 
 
 def _assert_each_record_once(data_dir: Path, note: str) -> None:
@@ -94,7 +118,9 @@ def _assert_each_record_once(data_dir: Path, note: str) -> None:
     from elicense.settings import Settings
 
     context = ServiceContext(Settings(data_dir=data_dir, public_url=PUBLIC_URL))
-    records = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
+    records = [
+        json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()
+    ]
     for record in records:
         found = context.repository.licenses_by_holder_code(record["uscc"]).items
         of_type = [r for r in found if r.license_type == record["license_type"]]

@@ -30,6 +30,7 @@ HOLDER_NAME_INDEX = "ix_licenses_holder_name_trgm"
 
 
 def upgrade() -> None:
+    op.create_index("ix_licenses_issuer_id", "licenses", ["issuer_code", "id"])
     op.create_index(
         "ix_licenses_issuer_status_id", "licenses", ["issuer_code", "status", "id"]
     )
@@ -50,14 +51,24 @@ def downgrade() -> None:
     op.drop_index(HOLDER_NAME_INDEX, table_name="licenses")
     op.drop_index("ix_license_versions_issued_on", table_name="license_versions")
     op.drop_index("ix_licenses_issuer_status_id", table_name="licenses")
+    op.drop_index("ix_licenses_issuer_id", table_name="licenses")
 
 
 def _trigram_schema() -> str | None:
-    """Return the schema of pg_trgm, creating the extension when it can."""
+    """Return the schema of pg_trgm, creating the extension when it can.
+
+    An extension installed in a schema that is neither ``public`` nor on the
+    search path is left alone, because an index using it would be dropped
+    whenever that schema is dropped.
+    """
     bind = op.get_bind()
     found = _extension_schema(bind)
     if found is not None:
-        return found
+        visible = bind.exec_driver_sql("SELECT current_schemas(true)").scalar()
+        if found == "public" or found in visible:
+            return found
+        log.warning("pg_trgm is in schema %s, off the search path", found)
+        return None
     try:
         with bind.begin_nested():
             bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
