@@ -1,4 +1,4 @@
-"""``elicense license``, ``elicense log``, ``elicense fsck``, ``elicense import-legacy``.
+"""The ``license``, ``log``, ``fsck`` and ``import-legacy`` commands of ``elicense``.
 
 Lifecycle operations on issued licenses, register searches, the Merkle
 event log, the store check and the import of legacy paper licenses. Every
@@ -211,7 +211,10 @@ def _status_command(operation: Operation, help_text: str) -> click.Command:
 for _operation, _help in (
     (Operation.AMEND, "变更：按 --set 改动字段，生成新版本和新的签章 PDF。"),
     (Operation.RENEW, "换发：生成新版本（可用 --set 改有效期），旧版本显示已被取代。"),
-    (Operation.REPLACE, "补发：遗失后按现行内容生成新版本，遗失的旧版本随即失去现行效力。"),
+    (
+        Operation.REPLACE,
+        "补发：遗失后按现行内容生成新版本，遗失的旧版本随即失去现行效力。",
+    ),
 ):
     license_group.add_command(_new_version_command(_operation, _help))
 
@@ -306,8 +309,18 @@ def metadata(data_dir: Path, elicense_id: str) -> None:
 @click.option("--name", help="持证主体名称中的一段文字。")
 @click.option("--authority", help="颁发机构的统一社会信用代码。")
 @click.option("--status", type=click.Choice([s.value for s in LicenseStatus]))
-@click.option("--from", "issued_from", type=click.DateTime(["%Y-%m-%d"]), help="现行版本颁发日期起（含）。")
-@click.option("--to", "issued_to", type=click.DateTime(["%Y-%m-%d"]), help="现行版本颁发日期止（含）。")
+@click.option(
+    "--from",
+    "issued_from",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="现行版本颁发日期起（含）。",
+)
+@click.option(
+    "--to",
+    "issued_to",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="现行版本颁发日期止（含）。",
+)
 @click.option("--page-size", type=click.IntRange(1, 200), default=20, show_default=True)
 @click.option("--after", type=int, default=None, help="上一页输出的 next_after_id。")
 @_reports_errors
@@ -454,8 +467,12 @@ def fsck(
         delete_orphans=delete_orphans,
         orphan_min_age_seconds=orphan_min_age,
     )
-    problems = [f"{p.elicense_id}：{p.problem}" for p in report.missing + report.mismatched]
-    problems += [f"证照 {p.license_id}：{p.problem}" for p in check_register(context.repository)]
+    problems = [
+        f"{p.elicense_id}：{p.problem}" for p in report.missing + report.mismatched
+    ]
+    problems += [
+        f"证照 {p.license_id}：{p.problem}" for p in check_register(context.repository)
+    ]
     if not skip_pdf_verify:
         problems += _unverified_pdfs(context)
     for digest in report.orphans:
@@ -512,7 +529,9 @@ REPORT_COLUMNS = ("line", "column", "value", "reason")
 
 @click.command("import-legacy")
 @DATA_DIR_OPTION
-@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option(
     "--mapping",
     required=True,

@@ -1,7 +1,7 @@
 """PDF blobs kept in the register database, for deployments with several nodes.
 
 Every node reaches the same PostgreSQL server, so a PDF written by one node
-is at once readable by the others, and a database backup holds the PDFs
+is at once readable by the others, and a database backup contains the PDFs
 with the rows that refer to them. The table also works on SQLite, for tests.
 A blob is committed in a transaction of its own before the rows that refer
 to it, as with the file store, so a crash in between leaves an orphan.
@@ -23,7 +23,6 @@ from license_store.models import StoredBlob, utc_now
 
 log = logging.getLogger(__name__)
 
-BLOB_STORE_KINDS = ("file", "database")
 _TABLE = StoredBlob.__table__  # type: ignore[attr-defined]
 
 
@@ -38,7 +37,12 @@ class DatabaseBlobStore:
         digest = sha256_hex(data)
         if self.size_of(digest) == len(data):
             return digest
-        row = {"sha256": digest, "size": len(data), "data": data, "created_at": utc_now()}
+        row = {
+            "sha256": digest,
+            "size": len(data),
+            "data": data,
+            "created_at": utc_now(),
+        }
         try:
             with self.engine.begin() as connection:
                 connection.execute(sa.delete(_TABLE).where(_TABLE.c.sha256 == digest))
@@ -81,7 +85,9 @@ class DatabaseBlobStore:
         digest = _checked_digest(sha256)
         with self._reading() as connection:
             return connection.execute(
-                sa.select(sa.func.length(_TABLE.c.data)).where(_TABLE.c.sha256 == digest)
+                sa.select(sa.func.length(_TABLE.c.data)).where(
+                    _TABLE.c.sha256 == digest
+                )
             ).scalar()
 
     def age_seconds(self, sha256: str) -> float | None:
@@ -134,7 +140,7 @@ class DatabaseBlobStore:
 
 
 def open_blob_store(kind: str, root: Path, engine: sa.Engine) -> BlobStore:
-    """Return the blob store a setting names: ``file`` under ``root`` or ``database``."""
+    """Return the blob store named by a setting: ``file`` or ``database``."""
     if kind == "file":
         return FileBlobStore(root)
     if kind == "database":

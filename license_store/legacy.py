@@ -43,7 +43,7 @@ IDEMPOTENCY_PREFIX = "legacy:"
 
 @dataclass(frozen=True)
 class ColumnMapping:
-    """Where each record field comes from in a legacy CSV."""
+    """CSV column of each record field, fixed field values and date fields."""
 
     columns: dict[str, str]
     fixed: dict[str, Any] = field(default_factory=dict)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +44,7 @@ NEEDS_LEGAL_BASIS = frozenset({Operation.SUSPEND, Operation.REVOKE, Operation.CA
 
 @dataclass(frozen=True)
 class Act:
-    """Who does an operation, for which authority, why and on what legal basis."""
+    """Operator, acting authority, reason and legal basis of one operation."""
 
     operator: str
     authority_code: str
@@ -70,7 +70,7 @@ class LifecycleService:
         self,
         issuance: IssuanceService,
         event_log: EventLog | None = None,
-        today: Any = None,
+        today: Callable[[], dt.date] | None = None,
     ) -> None:
         self.issuance = issuance
         self.repository: Repository = issuance.repository
@@ -112,7 +112,9 @@ class LifecycleService:
         _check_act(act, operation)
         license = self._license_for(license_id, act)
         if license.current_version != expected_version:
-            raise StaleVersionError(license.id, license.current_version, expected_version)
+            raise StaleVersionError(
+                license.id, license.current_version, expected_version
+            )
         current = self.repository.get_version(license_id, license.current_version)
         record = _next_record(current.record, changes or {}, self.today())
         issued = self.issuance.reissue(
@@ -169,7 +171,7 @@ class LifecycleService:
         license = self.repository.get_license(license_id)
         if license.issuer_code != act.authority_code:
             log.warning(
-                "authority %s refused for license %s of %s",
+                "rejected authority %s on license %s of authority %s",
                 act.authority_code,
                 license_id,
                 license.issuer_code,
@@ -200,8 +202,9 @@ def _check_operation(operation: Operation, allowed: tuple[Operation, ...]) -> No
 
 def _check_act(act: Act, operation: Operation) -> None:
     if not act.operator.strip():
-        raise InputError("经办人不能为空", field="operator", value=act.operator,
-                         fix="请填写经办人")
+        raise InputError(
+            "经办人不能为空", field="operator", value=act.operator, fix="请填写经办人"
+        )
     if not act.reason.strip():
         raise InputError(
             "办理事由不能为空", field="reason", value=act.reason, fix="请填写办理事由"

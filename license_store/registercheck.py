@@ -53,7 +53,8 @@ def check_register(repository: Repository) -> list[RegisterProblem]:
         found = check_license(license, versions, events)
         for text in found:
             log.warning("license %s: %s", license.id, text)
-        problems.extend(RegisterProblem(license.id, t) for t in found)  # type: ignore[arg-type]
+        license_id = int(license.id or 0)
+        problems.extend(RegisterProblem(license_id, text) for text in found)
     return problems
 
 
@@ -77,7 +78,9 @@ def check_license(
     return problems
 
 
-def _check_version_event(version: LicenseVersion, events: list[LicenseEvent]) -> list[str]:
+def _check_version_event(
+    version: LicenseVersion, events: list[LicenseEvent]
+) -> list[str]:
     issuing = [
         e
         for e in events

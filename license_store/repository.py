@@ -894,9 +894,8 @@ def _search_conditions(query: LicenseQuery) -> list[Any]:
         conditions.append(License.status == LicenseStatus(query.status))
     if query.holder_name:
         pattern = "%" + _escape_like(query.holder_name.strip()) + "%"
-        conditions.append(
-            License.holder_name.ilike(pattern, escape="\\")  # type: ignore[attr-defined]
-        )
+        holder_name: Any = License.holder_name
+        conditions.append(holder_name.ilike(pattern, escape="\\"))
     if query.elicense_id:
         versions = select(LicenseVersion.license_id).where(
             LicenseVersion.elicense_id == normalize_code(query.elicense_id)

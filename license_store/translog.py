@@ -300,7 +300,9 @@ class EventLog:
             problems.append(f"签名无效（密钥 {row.key_id}）")
         for problem in problems:
             report.problems.append(
-                LogProblem(verified_size, f"检查点（树大小 {row.tree_size}）：{problem}")
+                LogProblem(
+                    verified_size, f"检查点（树大小 {row.tree_size}）：{problem}"
+                )
             )
         return not problems
 

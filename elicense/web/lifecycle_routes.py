@@ -29,7 +29,11 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["lifecycle"])
 ELICENSE_ID = Path(max_length=200, description="任一版本的电子证照标识")
-CONFLICT = {409: {"description": "版本已变（响应中 current_version 为应重新读取的版本）或状态不允许"}}
+CONFLICT = {
+    409: {
+        "description": "版本已变（响应中 current_version 为应重新读取的版本）或状态不允许"
+    }
+}
 FORBIDDEN = {403: {"description": "证照不属于本机构"}}
 
 
@@ -65,7 +69,7 @@ def _own_license(
         client.require_bureau_of(license.issuer_code)
     except PermissionDeniedError:
         logger.warning(
-            "client %s refused on license %s of another authority",
+            "rejected client %s on license %s of another authority",
             client.client_id,
             license.id,
         )
@@ -79,7 +83,11 @@ def _act(client: ApiClientIdentity, body: ActBody) -> Act:
 
 
 def _new_version(
-    operation: Operation, context: Any, client: Any, elicense_id: str, body: NewVersionBody
+    operation: Operation,
+    context: Any,
+    client: Any,
+    elicense_id: str,
+    body: NewVersionBody,
 ) -> JSONResponse:
     license, version = _own_license(context, client, elicense_id)
     issued = lifecycle_for(context).new_version(

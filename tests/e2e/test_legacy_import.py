@@ -48,7 +48,11 @@ def _counts(stdout: str) -> tuple[int, int, int]:
 
 def _import(data_dir: Path, csv_path: Path, mapping: Path, *extra: str):
     return run_cli(
-        "import-legacy", str(csv_path), "--mapping", str(mapping), *extra,
+        "import-legacy",
+        str(csv_path),
+        "--mapping",
+        str(mapping),
+        *extra,
         data_dir=data_dir,
     )
 
@@ -57,10 +61,23 @@ def _start_import(data_dir: Path, report: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELICENSE_")}
     env["ELICENSE_PUBLIC_URL"] = PUBLIC_URL
     return subprocess.Popen(
-        [sys.executable, "-m", "elicense.cli", "import-legacy", str(LEGACY_CSV),
-         "--mapping", str(MAPPING), "--report", str(report),
-         "--data-dir", str(data_dir)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "elicense.cli",
+            "import-legacy",
+            str(LEGACY_CSV),
+            "--mapping",
+            str(MAPPING),
+            "--report",
+            str(report),
+            "--data-dir",
+            str(data_dir),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -106,7 +123,9 @@ def _chinese_export(path: Path) -> None:
 
 
 def _chinese_mapping(path: Path) -> None:
-    columns = "\n".join(f'{field} = "{header}"' for field, header in CHINESE_HEADERS.items())
+    columns = "\n".join(
+        f'{field} = "{header}"' for field, header in CHINESE_HEADERS.items()
+    )
     path.write_text(
         '[record]\nlicense_type = "business_license"\n\n[columns]\n'
         f"{columns}\n\n[dates]\n"
@@ -143,8 +162,12 @@ def test_mapping_with_unknown_column_rejected(tmp_path: Path) -> None:
     run_cli("init", data_dir=data_dir)
 
     result = run_cli(
-        "import-legacy", str(LEGACY_CSV), "--mapping", str(mapping),
-        data_dir=data_dir, check=False,
+        "import-legacy",
+        str(LEGACY_CSV),
+        "--mapping",
+        str(mapping),
+        data_dir=data_dir,
+        check=False,
     )
 
     assert result.returncode == 1

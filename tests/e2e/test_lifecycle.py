@@ -32,7 +32,9 @@ class Bureau:
 
 
 def _records() -> list[dict]:
-    records = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
+    records = [
+        json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()
+    ]
     first = records[0]["authority_code"]
     same = [r for r in records if r["authority_code"] == first][:3]
     other = next(r for r in records if r["authority_code"] != first)
@@ -148,7 +150,7 @@ def test_other_authority_refused_and_logged(
         )
 
     assert response.status_code == 403
-    assert any("refused" in record.getMessage() for record in caplog.records)
+    assert any("rejected" in record.getMessage() for record in caplog.records)
     license = bureau.context.repository.get_version_by_elicense_id(
         bureau.elicense_ids[2]
     )
@@ -266,16 +268,39 @@ def test_cli_log_verify_and_fsck(bureau: Bureau) -> None:
 def test_cli_amend_and_cancel(bureau: Bureau) -> None:
     target = bureau.elicense_ids[3]
     amend = run_cli(
-        "license", "amend", target, "--set", "name=新名称有限公司",
-        "--operator", "赵科员", "--reason", "名称变更", data_dir=bureau.data_dir,
+        "license",
+        "amend",
+        target,
+        "--set",
+        "name=新名称有限公司",
+        "--operator",
+        "赵科员",
+        "--reason",
+        "名称变更",
+        data_dir=bureau.data_dir,
     )
     stale = run_cli(
-        "license", "amend", target, "--operator", "钱科员", "--reason", "重复提交",
-        data_dir=bureau.data_dir, check=False,
+        "license",
+        "amend",
+        target,
+        "--operator",
+        "钱科员",
+        "--reason",
+        "重复提交",
+        data_dir=bureau.data_dir,
+        check=False,
     )
     cancel = run_cli(
-        "license", "cancel", target, "--operator", "赵科员", "--reason", "申请注销",
-        "--legal-basis", "条例第三十一条", data_dir=bureau.data_dir,
+        "license",
+        "cancel",
+        target,
+        "--operator",
+        "赵科员",
+        "--reason",
+        "申请注销",
+        "--legal-basis",
+        "条例第三十一条",
+        data_dir=bureau.data_dir,
     )
 
     assert "已生成第 2 版" in amend.stdout

@@ -27,7 +27,9 @@ ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_time
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 def database_url(request: pytest.FixtureRequest):
     if request.param == "sqlite":
         yield None

@@ -89,4 +89,3 @@ def test_factory_selects_store(engine: sa.Engine, tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         open_blob_store("s3", tmp_path, engine)
     assert caught.value.field == "blob_store"
-

@@ -7,10 +7,20 @@ from pathlib import Path
 import pytest
 
 from common.errors import InputError
-from license_store.legacy import ColumnMapping, load_mapping, normalise_date, read_legacy_rows
+from license_store.legacy import (
+    ColumnMapping,
+    load_mapping,
+    normalise_date,
+    read_legacy_rows,
+)
 
 MAPPING = ColumnMapping(
-    columns={"uscc": "代码", "name": "名称", "term_to": "期限至", "issued_on": "发证日期"},
+    columns={
+        "uscc": "代码",
+        "name": "名称",
+        "term_to": "期限至",
+        "issued_on": "发证日期",
+    },
     fixed={"license_type": "business_license"},
     date_fields=("term_to", "issued_on"),
 )
@@ -30,7 +40,9 @@ def test_non_date_left_unchanged() -> None:
 
 
 def test_rows_mapped_with_fixed_values() -> None:
-    data = (HEADER + "91350100M000100Y43,甲公司,长期,2019年9月1日\r\n").encode("gb18030")
+    data = (HEADER + "91350100M000100Y43,甲公司,长期,2019年9月1日\r\n").encode(
+        "gb18030"
+    )
 
     rows = list(read_legacy_rows(data, MAPPING))
 
@@ -45,7 +57,9 @@ def test_rows_mapped_with_fixed_values() -> None:
 
 
 def test_utf8_with_bom_read() -> None:
-    data = ("\ufeff" + HEADER + "91350100M000100Y43,乙公司,2030-01-01,2020-01-01\n").encode()
+    data = (
+        "\ufeff" + HEADER + "91350100M000100Y43,乙公司,2030-01-01,2020-01-01\n"
+    ).encode()
 
     rows = list(read_legacy_rows(data, MAPPING))
 

@@ -76,7 +76,9 @@ def test_stale_amend_names_current_version(
     lifecycle.new_version(first.license_id, Operation.AMEND, ACT, expected_version=1)
 
     with pytest.raises(StaleVersionError) as caught:
-        lifecycle.new_version(first.license_id, Operation.AMEND, ACT, expected_version=1)
+        lifecycle.new_version(
+            first.license_id, Operation.AMEND, ACT, expected_version=1
+        )
 
     assert caught.value.current_version == 2
 
@@ -106,7 +108,9 @@ def test_suspend_lift_revoke(
     lifecycle.change_status(first.license_id, Operation.SUSPEND, ACT)
     assert repository.get_license(first.license_id).status == LicenseStatus.SUSPENDED
     with pytest.raises(ConflictError):
-        lifecycle.new_version(first.license_id, Operation.AMEND, ACT, expected_version=1)
+        lifecycle.new_version(
+            first.license_id, Operation.AMEND, ACT, expected_version=1
+        )
     lifecycle.change_status(first.license_id, Operation.LIFT, ACT)
     assert repository.get_license(first.license_id).status == LicenseStatus.VALID
     lifecycle.change_status(first.license_id, Operation.REVOKE, ACT)

@@ -105,7 +105,8 @@ def test_upgrade_numbers_existing_events(empty_database_url: str) -> None:
         with engine.begin() as connection:
             connection.execute(insert_license)
             for event_id in (3, 7, 9):
-                connection.execute(insert_event, {"id": event_id, "hash": f"{event_id:064x}"})
+                values = {"id": event_id, "hash": f"{event_id:064x}"}
+                connection.execute(insert_event, values)
         migrate(empty_database_url)
         with engine.begin() as connection:
             numbered = connection.execute(

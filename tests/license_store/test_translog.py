@@ -152,7 +152,11 @@ def test_untouched_log_verifies(
     service: IssuanceService, lifecycle: LifecycleService, event_log: EventLog
 ) -> None:
     ids = _issue(service, 3)
-    lifecycle.change_status(ids[0], Operation.SUSPEND, Act("王科员", SAMPLE[0]["authority_code"], "暂扣", "依法"))
+    lifecycle.change_status(
+        ids[0],
+        Operation.SUSPEND,
+        Act("王科员", SAMPLE[0]["authority_code"], "暂扣", "依法"),
+    )
 
     report = event_log.verify()
 
