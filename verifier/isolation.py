@@ -1,4 +1,4 @@
-"""Run one verification in a forked worker process under a hard deadline.
+"""Run one verification in a worker process under a hard deadline.
 
 NOTE: pyhanko parses and validates in pure Python with no way to interrupt
 it, and a crafted file (deep object nesting, huge streams, cyclic
@@ -8,12 +8,14 @@ verification runs in a child process that is killed when the deadline
 passes. The child's address space is capped, so a decompression bomb ends
 in MemoryError instead of exhausting the host.
 
-The child is forked, so it inherits the loaded modules and the trust list
-without pickling them. It must not use the register's database
-connections, so the caller looks register facts up before the fork.
-Forking a process that runs other threads (the web server's thread pool)
-can leave a lock held in the child; such a child hangs and is killed at
-the deadline like any other.
+Workers come from a forkserver that has imported pyhanko once, so a
+worker starts in milliseconds. A worker forked from the service itself
+would inherit its SQLite connections, and SQLite forbids using or closing
+those in a child: a child that closed one removed the WAL files of the
+parent's register ("disk I/O error"). Forking from a threaded server can
+also leave a lock held in the child. The forkserver is a clean,
+single-threaded process, so the verifier and its arguments are pickled to
+the worker instead.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from typing import Callable, Generic, TypeVar
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["verifier.pdf_check"])
 # Extra seconds to let a finished child hand its result over before killing it.
 HANDOVER_SECONDS = 2.0
 
@@ -44,17 +48,23 @@ class Finished(Generic[T]):
 
 
 def call_with_deadline(
-    function: Callable[[], T], seconds: float, max_memory_bytes: int
+    function: Callable[..., T],
+    arguments: tuple[object, ...],
+    seconds: float,
+    max_memory_bytes: int,
 ) -> Finished[T] | None:
-    """Return ``Finished(function())`` or None when ``seconds`` ran out.
+    """Return ``Finished(function(*arguments))`` or None when ``seconds`` ran out.
 
-    Raises WorkerFailed when the worker died without a result, and re-raises
-    nothing from the worker: an exception there also ends as WorkerFailed.
+    ``function`` and ``arguments`` must pickle: a module-level function or a
+    bound method of a picklable object. Raises WorkerFailed when the worker
+    died without a result; an exception in the worker also ends as
+    WorkerFailed.
     """
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    worker = context.Process(
-        target=_run_child, args=(function, sender, max_memory_bytes), daemon=True
+    receiver, sender = _CONTEXT.Pipe(duplex=False)
+    worker = _CONTEXT.Process(
+        target=_run_child,
+        args=(function, arguments, sender, max_memory_bytes),
+        daemon=True,
     )
     worker.start()
     sender.close()
@@ -79,11 +89,14 @@ def call_with_deadline(
 
 
 def _run_child(
-    function: Callable[[], object], sender: Connection, max_memory_bytes: int
+    function: Callable[..., object],
+    arguments: tuple[object, ...],
+    sender: Connection,
+    max_memory_bytes: int,
 ) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (max_memory_bytes, max_memory_bytes))
     try:
-        result: tuple[str, object] = ("ok", function())
+        result: tuple[str, object] = ("ok", function(*arguments))
     except BaseException as error:  # noqa: BLE001 - reported to the parent
         result = ("error", f"{type(error).__name__}: {error}"[:500])
     try:

@@ -137,7 +137,8 @@ class PdfVerifier:
             return checker.verify_steps(data)
         try:
             finished = call_with_deadline(
-                lambda: checker.verify_steps(data),
+                checker.verify_steps,
+                (data,),
                 self.limits.max_seconds,
                 self.limits.max_worker_memory_bytes,
             )
@@ -504,7 +505,7 @@ def _facts_from_document_info(
 
 
 class _PrefetchedLookup:
-    """Register facts of one document, looked up before the fork."""
+    """Register facts of one document, looked up before the worker starts."""
 
     def __init__(self, pdf_sha256: str, facts: LicenseFacts | None) -> None:
         self.pdf_sha256 = pdf_sha256

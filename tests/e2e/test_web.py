@@ -348,13 +348,13 @@ def test_openapi_documents_query_api(client):
     assert "/api/v1/receipts/check" in spec["paths"]
 
 
-def test_chunked_upload_over_limit_stops_early(live_server, service_context):
+def test_chunked_upload_over_limit_stops_early(private_server, service_context):
     """A chunked body gets 413 once it passes the limit, not after the end."""
     import select
     import socket
 
     limit = service_context.settings.max_upload_bytes
-    host, port = live_server.rsplit("/", 1)[1].split(":")
+    host, port = private_server.rsplit("/", 1)[1].split(":")
     chunk = b"0" * 65536
     sent = 0
     with socket.create_connection((host, int(port)), timeout=10) as connection:
@@ -376,10 +376,10 @@ def test_chunked_upload_over_limit_stops_early(live_server, service_context):
     assert sent < 2 * limit, f"413 came only after {sent} bytes"
 
 
-def test_declared_length_over_limit_413_without_body(live_server, service_context):
+def test_declared_length_over_limit_413_without_body(private_server, service_context):
     import http.client
 
-    host, port = live_server.rsplit("/", 1)[1].split(":")
+    host, port = private_server.rsplit("/", 1)[1].split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
     size = service_context.settings.max_upload_bytes + 1
     connection.putrequest("POST", "/api/v1/verify")
