@@ -26,6 +26,11 @@ def main(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # pyhanko logs every failed path search with a traceback; the verdict
+        # already carries the reason, so only errors reach the terminal.
+        for name in ("pyhanko", "pyhanko_certvalidator"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 @main.command()
@@ -80,6 +85,9 @@ def issue(
     )
     if summary.first_verify_url:
         click.echo(f"第一张证照的核验地址：{summary.first_verify_url}")
+    if summary.rejected:
+        # The batch ran to the end; the exit code tells scripts that lines were rejected.
+        sys.exit(1)
 
 
 @main.command()

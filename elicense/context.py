@@ -19,7 +19,9 @@ from elicense.settings import Settings
 from elicense.web.auth import ApiClientIdentity, RateLimiter, hash_api_key, new_api_key
 from license_store.dbblobs import open_blob_store
 from license_store.db import create_engine_for, migrate
-from license_store.models import ApiClientCreate, ClientKind
+from common.authority import AuthorityRegistry
+from common.codes import validate_uscc
+from license_store.models import AgencyQueryAuditCreate, ApiClientCreate, ClientKind
 from license_store.repository import Repository
 from templates import load_catalogue
 from verifier.limits import VerificationLimits
@@ -30,6 +32,12 @@ from verifier.trustlist import TRUST_LIST_FILE, TrustList
 from verifier.verdict import LicenseFacts, Verdict
 
 logger = logging.getLogger(__name__)
+
+
+MAX_CA_NAME_CHARS = 64
+SCOPE_PREFIXES = ("license_type:", "field:")
+SCOPE_WORDS = ("id_numbers", "supervisor")
+CITIZEN_ID_TYPE = "111"
 
 
 class ServiceContext:
@@ -123,8 +131,11 @@ class ServiceContext:
     # --- PKI endpoints ------------------------------------------------------
 
     def pki_file(self, kind: str, name: str) -> bytes:
-        if not name.replace("-", "").isalnum():
-            raise NotFoundError(f"没有名为 {name} 的 CA")
+        # CA file names are short ASCII words such as "issuing-ca".
+        if len(name) > MAX_CA_NAME_CHARS or not name.replace("-", "").isascii() or not (
+            name.replace("-", "").isalnum()
+        ):
+            raise NotFoundError(f"没有名为 {name[:40]} 的 CA")
         folder = {"crl": "crl", "cer": "ca"}[kind]
         path = self.data_dir / "pki" / folder / f"{name}.{kind}"
         if not path.is_file():
@@ -142,10 +153,18 @@ class ServiceContext:
     def create_api_client(
         self, name: str, kind: str, authority: str | None, scopes: list[str]
     ) -> str:
-        if kind == "bureau" and not authority:
-            raise InputError(
-                "发证机关客户端必须指定机构代码", field="authority", fix="请加 --authority CODE"
-            )
+        _check_client_request(name, kind, authority, scopes)
+        known = self.catalogue.types()
+        for scope in scopes:
+            if scope.startswith("license_type:") and scope.split(":", 1)[1] not in known:
+                raise InputError(
+                    f"查询范围中的证照类型 {scope.split(':', 1)[1]} 不存在",
+                    field="scope",
+                    value=scope,
+                    fix=f"可用的证照类型：{'、'.join(known)}",
+                )
+        if authority is not None:
+            authority = AuthorityRegistry.load().get(validate_uscc(authority, "authority")).code
         key = new_api_key()
         self.repository.create_api_client(
             ApiClientCreate(
@@ -187,9 +206,22 @@ class ServiceContext:
         license = self.repository.get_license(version.license_id)
         if client.kind == "bureau" and client.authority_code != license.issuer_code:
             raise PermissionDeniedError("只能下载本机构签发的证照")
-        if client.kind == "agency" and not client.may_see_type(license.license_type):
-            raise PermissionDeniedError(f"查询范围不含证照类型 {license.license_type}")
-        return self.blobs.get(version.pdf_sha256)
+        if client.kind != "bureau":
+            _check_agency_may_download(client, license.license_type, license.holder_code_type)
+        data = self.blobs.get(version.pdf_sha256)
+        if client.kind != "bureau":
+            self._audit_download(client, version.elicense_id)
+        return data
+
+    def _audit_download(self, client: ApiClientIdentity, elicense_id: str) -> None:
+        self.repository.add_audit(
+            AgencyQueryAuditCreate(
+                client_id=client.client_id,
+                purpose="下载证照 PDF",
+                query={"elicense_id": elicense_id, "operation": "pdf"},
+                result_count=1,
+            )
+        )
 
     def search_audit(
         self, client: ApiClientIdentity, agency: str | None, page: int, page_size: int
@@ -214,6 +246,43 @@ def identity_from_scopes(
         fields=fields or ("*",),
         may_see_id_numbers="id_numbers" in scopes,
     )
+
+
+def _check_agency_may_download(
+    client: ApiClientIdentity, license_type: str, holder_code_type: str
+) -> None:
+    if not client.may_see_type(license_type):
+        raise PermissionDeniedError(f"查询范围不含证照类型 {license_type}")
+    # The face of a person-held license prints the full citizen ID number.
+    if holder_code_type == CITIZEN_ID_TYPE and not client.may_see_id_numbers:
+        raise PermissionDeniedError(
+            "该证照载有公民身份号码，查询范围不含 id_numbers，不能下载原件",
+            fix="请改用元数据接口（号码已打码），或申请 id_numbers 查询范围",
+        )
+
+
+def _check_client_request(
+    name: str, kind: str, authority: str | None, scopes: list[str]
+) -> None:
+    if not name.strip():
+        raise InputError("客户端名称不能为空", field="name", value=name, fix="请用 --name 指定")
+    if kind == "bureau" and not authority:
+        raise InputError(
+            "发证机关客户端必须指定机构代码", field="authority", fix="请加 --authority CODE"
+        )
+    if kind == "agency" and authority:
+        raise InputError(
+            "查询部门客户端不属于发证机关", field="authority", value=authority,
+            fix="查询部门请不要加 --authority",
+        )
+    for scope in scopes:
+        if scope not in SCOPE_WORDS and not scope.startswith(SCOPE_PREFIXES):
+            raise InputError(
+                f"未知的查询范围 {scope}",
+                field="scope",
+                value=scope,
+                fix="可用 license_type:TYPE、field:NAME、id_numbers、supervisor",
+            )
 
 
 def _require_initialised(data_dir: Path) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+PUBLIC_PATH = re.compile(r"[A-Z0-9./-]*")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "password"}
 
 
@@ -58,7 +61,21 @@ class Settings(BaseSettings):
 
     @field_validator("public_url")
     @classmethod
-    def _strip_slash(cls, value: str) -> str:
+    def _check_public_url(cls, value: str) -> str:
+        """Accept only URLs whose QR form can be upper-case alphanumeric.
+
+        The QR text upper-cases the URL so that it encodes in alphanumeric
+        mode; scheme and host are case-insensitive, but a path is not, so a
+        path may only use upper-case letters, digits, '-', '.' and '/'.
+        """
+        url = urlsplit(value.rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"public_url 应为 http(s)://主机[:端口]，收到 {value!r}")
+        if url.query or url.fragment or not PUBLIC_PATH.fullmatch(url.path):
+            raise ValueError(
+                f"public_url 的路径只能含大写字母、数字、-、. 和 /，收到 {url.path!r}；"
+                "请改用大写路径或去掉路径"
+            )
         return value.rstrip("/")
 
     @property

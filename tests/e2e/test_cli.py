@@ -62,7 +62,8 @@ def test_invalid_records_outcomes(issued: IssuedSet, tmp_path):
         "\n".join(json.dumps(case["record"], ensure_ascii=False) for case in cases) + "\n",
         encoding="utf-8",
     )
-    result = run_cli("issue", str(records), data_dir=issued.data_dir)
+    result = run_cli("issue", str(records), data_dir=issued.data_dir, check=False)
+    assert result.returncode == 1, "a batch with rejected lines exits 1"
     rejections = {
         int(line.split("第 ", 1)[1].split(" 行", 1)[0]): line
         for line in result.stderr.splitlines()
@@ -86,7 +87,7 @@ def test_rejection_names_line_field_value(issued: IssuedSet, tmp_path):
     record["uscc"] = "91152502MAOUC9QR9G"
     records = tmp_path / "one.jsonl"
     records.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
-    result = run_cli("issue", str(records), data_dir=issued.data_dir)
+    result = run_cli("issue", str(records), data_dir=issued.data_dir, check=False)
     assert "拒绝 第 1 行：字段 uscc" in result.stderr
     assert "91152502MAOUC9QR9G" in result.stderr
     assert "Traceback" not in result.stderr
@@ -96,3 +97,24 @@ def test_verify_without_init_explains(tmp_path):
     result = run_cli("verify", str(tmp_path / "x.pdf"), data_dir=tmp_path / "none", check=False)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+def test_init_on_file_path_explains(tmp_path):
+    blocker = tmp_path / "file.csv"
+    blocker.write_text("x")
+    result = run_cli("init", data_dir=blocker / "sub", check=False)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "错误" in result.stderr
+
+
+def test_verify_with_corrupt_trust_list_explains(issued: IssuedSet, tmp_path):
+    import shutil
+
+    copy = tmp_path / "data"
+    shutil.copytree(issued.data_dir, copy)
+    (copy / "trust" / "trust-list.json").write_text("{broken", encoding="utf-8")
+    result = run_cli("verify", str(issued.pdfs[0]), data_dir=copy, check=False)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "错误" in result.stderr
