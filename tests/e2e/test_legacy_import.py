@@ -7,6 +7,7 @@ imports into a fresh data directory.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 import re
@@ -97,13 +98,26 @@ def test_sample_imports_and_resumes(tmp_path: Path) -> None:
     again = _import(data_dir, LEGACY_CSV, MAPPING, "--report", str(report))
 
     issued, repeated, rejected = _counts(resumed.stdout)
-    assert issued + repeated == 60
-    assert rejected == 0
-    assert _counts(again.stdout) == (0, 60, 0)
-    assert "导入存量证照" in resumed.stderr
     with report.open(encoding="utf-8-sig") as handle:
-        assert list(csv.reader(handle)) == [["line", "column", "value", "reason"]]
+        lines = list(csv.DictReader(handle))
+    # Rows dated after today are rejected where the templates check issue dates.
+    assert [int(line["line"]) for line in lines] in ([], _rows_dated_after_today())
+    assert {line["column"] for line in lines} <= {"issued_on"}
+    assert issued + repeated + rejected == 60
+    assert rejected == len(lines)
+    assert _counts(again.stdout) == (0, issued + repeated, rejected)
+    assert "导入存量证照" in resumed.stderr
     assert "不符 0 处" in run_cli("fsck", "--skip-pdf-verify", data_dir=data_dir).stdout
+
+
+def _rows_dated_after_today() -> list[int]:
+    """Return the file lines of sample rows whose issue date is still to come."""
+    today = dt.date.today().isoformat()
+    with LEGACY_CSV.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [
+        number for number, row in enumerate(rows, start=2) if row["issued_on"] > today
+    ]
 
 
 def _chinese_export(path: Path) -> None:

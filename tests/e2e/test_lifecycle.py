@@ -6,6 +6,7 @@ One data directory for the module, made with ``elicense init`` and
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
@@ -32,9 +33,10 @@ class Bureau:
 
 
 def _records() -> list[dict]:
-    records = [
-        json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()
-    ]
+    today = dt.date.today().isoformat()
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    # Records dated after today cannot be issued yet.
+    records = [r for r in map(json.loads, lines) if r["issued_on"] <= today]
     first = records[0]["authority_code"]
     same = [r for r in records if r["authority_code"] == first][:3]
     other = next(r for r in records if r["authority_code"] != first)
