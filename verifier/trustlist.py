@@ -82,6 +82,13 @@ class TrustList:
     # so that an older list cannot be replayed over a newer one.
     imports: dict[str, str] = field(default_factory=dict)
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled as JSON and DER, not as asn1crypto objects: certificates
+        # that pyhanko had already walked unpickled into broken objects in
+        # the verification worker ("argument of type 'NoneType' ...").
+        crls = [crl_object.dump() for crl_object in self.crls]
+        return (_trust_list_from_state, (self.to_json(), crls))
+
     # Certificates for pyhanko's validation context.
     def anchor_certificates(self) -> list[x509.Certificate]:
         return [cert for ca in self.cas for cert in ca.certificates if cert.self_issued]
@@ -213,6 +220,12 @@ class TrustList:
     def replace(self, ca: RecognisedCA) -> None:
         """Replace the entry with the same id, keeping its position."""
         self.cas = [ca if existing.id == ca.id else existing for existing in self.cas]
+
+
+def _trust_list_from_state(data: dict[str, Any], crls: list[bytes]) -> TrustList:
+    trust = TrustList.from_json(data)
+    trust.crls = [crl.CertificateList.load(der) for der in crls]
+    return trust
 
 
 def _load_crl(path: Path) -> crl.CertificateList:
