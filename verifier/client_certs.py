@@ -3,7 +3,7 @@
 A department's system may authenticate with a client certificate (mutual
 TLS) instead of an API key. The certificate must chain to a CA of the trust
 list that is recognised now, and be valid now. Revocation is checked
-against the CRLs the trust list knows and fails soft, because a client
+against the CRLs that the trust list contains and fails soft, because a client
 certificate's CRL may not be reachable offline.
 """
 

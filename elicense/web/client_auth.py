@@ -44,7 +44,7 @@ KEY_PREFIX = "client-certificate:"
 
 @dataclass(frozen=True)
 class ClientCertificateConfig:
-    """Where a proxy passes the client certificate, and which proxies to trust."""
+    """Proxy settings: the certificate header and the trusted proxy addresses."""
 
     header: str | None = None
     trusted_proxies: frozenset[str] = frozenset()
