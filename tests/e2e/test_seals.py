@@ -7,6 +7,8 @@ changes it works on a copy. Outside judges are pyhanko (in process and its
 
 from __future__ import annotations
 
+import datetime as dt
+
 import io
 import json
 import os
@@ -76,8 +78,14 @@ def cli(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> Result
 
 
 def records_of(authority: str) -> list[dict]:
+    """Sample records of one authority, without those dated in the future."""
     lines = SAMPLE.read_text(encoding="utf-8").splitlines()
-    return [r for r in map(json.loads, lines) if r["authority_code"] == authority]
+    today = dt.date.today().isoformat()
+    return [
+        r
+        for r in map(json.loads, lines)
+        if r["authority_code"] == authority and r["issued_on"] <= today
+    ]
 
 
 def write_records(path: Path, records: list[dict]) -> Path:
