@@ -28,7 +28,7 @@ from tests.e2e.conftest import PUBLIC_URL, REPO, SAMPLE, run_cli
 
 pytestmark = pytest.mark.slow
 
-KILLS = 4
+KILLS = 3
 SEED = int(os.environ.get("ELICENSE_CRASH_SEED", time.time_ns() % 1_000_000))
 
 
