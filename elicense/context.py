@@ -61,6 +61,7 @@ class ServiceContext:
             max_revisions=settings.max_pdf_revisions,
             max_objects=settings.max_pdf_objects,
             max_seconds=settings.verify_seconds_budget,
+            isolate=settings.verify_in_worker,
         )
         self.pdf_verifier = PdfVerifier(self.trust, self.lookup, limits)
         self.offline_pdf_verifier = PdfVerifier(self.trust, None, limits)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from pyhanko.sign.timestamps import TimeStamper
 
 from common.authority import AuthorityRegistry
+from common.codes import mask_citizen_id, validate_citizen_id
+from common.errors import InputError
 from elicense.secrets import load_passphrase
 from elicense.settings import Settings
 from esign.keystore import Pkcs11Config, Pkcs11KeyStore
@@ -98,7 +100,7 @@ class IssuingStack:
 
     def qr_text(self, claims: TokenClaims) -> str:
         """Build the QR text: an upper-case URL so it encodes alphanumerically."""
-        token = sign_token(claims, self._token_signer)
+        token = sign_token(_public_claims(claims), self._token_signer)
         return f"{self.public_url.upper()}{QR_PATH}{token}"
 
     def verify_url(self, qr_text: str) -> str:
@@ -340,3 +342,16 @@ def _signing_timestamper(settings: Settings, builtin: TimeStamper) -> TimeStampe
         return builtin
     timeout = settings.tsa_timeout_seconds
     return HttpTimeStamper(settings.tsa_url, timeout_seconds=timeout)
+
+
+def _public_claims(claims: TokenClaims) -> TokenClaims:
+    """Mask a citizen ID number before it goes into a QR code.
+
+    QR URLs end up in phone histories and server logs, and base32 is no
+    protection, so person-held licenses carry the masked number.
+    """
+    try:
+        validate_citizen_id(claims.holder_code)
+    except InputError:
+        return claims
+    return replace(claims, holder_code=mask_citizen_id(claims.holder_code))

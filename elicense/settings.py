@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     max_pdf_revisions: int = 32
     max_pdf_objects: int = 20_000
     verify_seconds_budget: float = 10.0
+    verify_in_worker: bool = Field(
+        default=False,
+        description="Verify each PDF in a worker process killed at the time budget",
+    )
     agency_requests_per_minute: int = 120
     pkcs11_module: Path | None = Field(
         default=None, description="PKCS#11 module of the token holding seal keys"

@@ -81,6 +81,10 @@ class TrustList:
     # Issue time of the last signed list imported per anchor (SHA-256 hex),
     # so that an older list cannot be replayed over a newer one.
     imports: dict[str, str] = field(default_factory=dict)
+    # Folder of the local CAs' CRLs, re-read when a file changes, so that a
+    # running service sees a seal revoked after it started.
+    crl_dir: Path | None = None
+    _crl_stamp: tuple[tuple[str, int, int], ...] = ()
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Pickled as JSON and DER, not as asn1crypto objects: certificates
@@ -102,7 +106,19 @@ class TrustList:
         return [cert for ca in self.cas for cert in ca.token_signers]
 
     def current_crls(self) -> list[crl.CertificateList]:
+        if self.crl_dir is not None:
+            self._reload_crls_if_changed()
         return list(self.crls)
+
+    def _reload_crls_if_changed(self) -> None:
+        assert self.crl_dir is not None
+        paths = sorted(self.crl_dir.glob("*.crl"))
+        stamp = tuple(
+            (path.name, path.stat().st_mtime_ns, path.stat().st_size) for path in paths
+        )
+        if stamp != self._crl_stamp:
+            self.crls = [_load_crl(path) for path in paths]
+            self._crl_stamp = stamp
 
     def ca_of_path(self, path: Iterable[x509.Certificate] | None) -> RecognisedCA | None:
         """Return the entry whose certificates appear in a validation path."""
@@ -199,7 +215,8 @@ class TrustList:
             )
         trust = cls.from_json(json.loads(path.read_text(encoding="utf-8")), str(path))
         if crl_dir is not None and crl_dir.is_dir():
-            trust.crls = [_load_crl(crl_path) for crl_path in sorted(crl_dir.glob("*.crl"))]
+            trust.crl_dir = crl_dir
+            trust.current_crls()
         return trust
 
     def add_or_replace(self, ca: RecognisedCA) -> None:

@@ -58,9 +58,11 @@ def create_app(context: ServiceContext) -> FastAPI:
     app.add_exception_handler(ElicenseError, _product_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    app.middleware("http")(_security_headers_and_body_limit)
     app.include_router(verify_routes.router)
     app.include_router(receipt_routes.router)
     app.include_router(query_routes.router)
+    app.include_router(query_routes.pages)
     app.include_router(issuing_routes.router)
     app.include_router(pki_routes.router)
     app.include_router(lifecycle_routes.router)
@@ -98,3 +100,39 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
         {"error": "InternalError", "message": "服务内部错误，请稍后重试或联系运维人员"},
         status_code=503,
     )
+
+
+# Bodies other than PDF uploads are JSON records or protocol messages.
+MAX_JSON_BODY_BYTES = 1024 * 1024
+UPLOAD_PATHS = ("/api/v1/verify", "/verify", "/api/v1/receipts/check")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+# The verify pages use inline styles only and load nothing from elsewhere.
+PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'"
+
+
+async def _security_headers_and_body_limit(request: Request, call_next):
+    declared = request.headers.get("content-length", "")
+    if (
+        declared.isdigit()
+        and int(declared) > MAX_JSON_BODY_BYTES
+        and request.url.path not in UPLOAD_PATHS
+    ):
+        return JSONResponse(
+            {
+                "error": "UploadTooLarge",
+                "message": f"请求体 {declared} 字节超过上限 {MAX_JSON_BODY_BYTES} 字节",
+                "fix": "一次只提交一条证照记录",
+            },
+            status_code=413,
+        )
+    response = await call_next(request)
+    response.headers.update(SECURITY_HEADERS)
+    if response.headers.get("content-type", "").startswith("text/html") and not (
+        request.url.path.startswith("/docs")
+    ):
+        response.headers["Content-Security-Policy"] = PAGE_POLICY
+    return response

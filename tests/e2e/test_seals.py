@@ -78,13 +78,19 @@ def cli(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> Result
 
 
 def records_of(authority: str) -> list[dict]:
-    """Sample records of one authority, without those dated in the future."""
+    """Sample records of one authority that are in force today.
+
+    Records dated in the future are rejected at issuance, and licenses past
+    the end of their term verify as expired.
+    """
     lines = SAMPLE.read_text(encoding="utf-8").splitlines()
     today = dt.date.today().isoformat()
     return [
         r
         for r in map(json.loads, lines)
-        if r["authority_code"] == authority and r["issued_on"] <= today
+        if r["authority_code"] == authority
+        and r["issued_on"] <= today
+        and (r.get("term_to") or r.get("valid_until") or "9999") >= today
     ]
 
 
