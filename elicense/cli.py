@@ -94,14 +94,24 @@ def issue(
 @DATA_DIR_OPTION
 @click.argument("pdf", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--offline", is_flag=True, help="不查询登记库，只核验签名和信任列表。")
+@click.option(
+    "--receipt",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="另写一份签名的核验回执（CMS，.p7m），供其他部门留存。",
+)
 @reports_errors
-def verify(data_dir: Path, pdf: Path, offline: bool) -> None:
+def verify(data_dir: Path, pdf: Path, offline: bool, receipt: Path | None) -> None:
     """核验证照 PDF，以 JSON 输出结论；有效退出 0，无效 1，无法确定 2。"""
     from elicense.context import ServiceContext
     from verifier.verdict import Outcome
 
     context = ServiceContext(settings_for(data_dir))
-    verdict = context.verify_pdf_sync(pdf.read_bytes(), offline=offline)
+    data = pdf.read_bytes()
+    verdict = context.verify_pdf_sync(data, offline=offline)
+    if receipt is not None:
+        from elicense.web.receipts import make_receipt
+
+        receipt.write_bytes(make_receipt(context, verdict, data))
     click.echo(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2))
     codes = {Outcome.VALID: 0, Outcome.INVALID: 1, Outcome.INDETERMINATE: 2}
     sys.exit(codes[verdict.outcome])

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import JSONResponse, Response
 
+from common.errors import InputError
 from elicense.web.deps import Client, Context
 
 router = APIRouter(prefix="/api/v1", tags=["issuing"])
@@ -28,7 +29,13 @@ def issue_license(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     new_on_purpose: Annotated[bool, Query()] = False,
 ) -> JSONResponse:
-    authority_code = str(record.get("authority_code", "")).strip().upper()
+    authority_code = str(record.get("authority_code") or "").strip().upper()
+    if not authority_code:
+        raise InputError(
+            "记录缺少颁发机构代码",
+            field="authority_code",
+            fix="请在记录中填写 authority_code（本机构的统一社会信用代码）",
+        )
     client.require_bureau_of(authority_code)
     issued = context.issue_record(
         record,

@@ -118,3 +118,19 @@ def test_verify_with_corrupt_trust_list_explains(issued: IssuedSet, tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "错误" in result.stderr
+
+
+def test_verify_writes_receipt_that_checks(issued: IssuedSet, tmp_path):
+    receipt = tmp_path / "receipt.p7m"
+    result = run_cli(
+        "verify", str(issued.pdfs[0]), "--receipt", str(receipt),
+        data_dir=issued.data_dir, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert receipt.stat().st_size > 0
+    checked = run_cli(
+        "trust", "check-receipt", str(receipt), "--document", str(issued.pdfs[0]),
+        data_dir=issued.data_dir, check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert '"valid"' in checked.stdout

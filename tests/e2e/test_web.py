@@ -493,3 +493,17 @@ def test_real_server_verifies_upload(private_server, issued):
     with urllib.request.urlopen(request, timeout=60) as response:
         verdict = json_module.loads(response.read())
     assert verdict["outcome"] == "valid", verdict["reasons"]
+
+
+def test_issue_api_missing_authority_code_422(client, bureau_key):
+    response = client.post(
+        "/api/v1/licenses", json={}, headers={"Authorization": f"Bearer {bureau_key}"}
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "authority_code"
+
+
+def test_verify_page_sends_security_headers(client):
+    response = client.get("/")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
