@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test,pkcs11]"
 	touch $(STAMP)
 
+# The QR codes, certificates and printed URLs all use this address.
+demo: export ELICENSE_PUBLIC_URL = http://127.0.0.1:$(PORT)
 demo: $(STAMP)
-	$(BIN)/elicense init --data-dir $(DATA) --public-url http://127.0.0.1:$(PORT)
+	$(BIN)/elicense init --data-dir $(DATA)
 	@# issue exits 1 when it rejected lines; the demo goes on to serve the rest.
 	$(BIN)/elicense issue --data-dir $(DATA) examples/licenses-sample.jsonl --out $(DATA)/out \
 		|| echo "（部分记录被拒绝，原因见上方；其余证照已签发）"

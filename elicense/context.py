@@ -8,6 +8,7 @@ verifier deployment never reads the key passphrase.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,11 @@ class ServiceContext:
         )
         self.pdf_verifier = PdfVerifier(self.trust, self.lookup, limits)
         self.offline_pdf_verifier = PdfVerifier(self.trust, None, limits)
+        # Uploads come from anyone, so over HTTP each file is verified in a
+        # worker process killed at the time budget, whatever the setting.
+        self.upload_pdf_verifier = PdfVerifier(
+            self.trust, self.lookup, replace(limits, isolate=True)
+        )
         self.qr_verifier = QrVerifier(self.trust, self.lookup)
         self.rate_limiter = RateLimiter(settings.agency_requests_per_minute)
         self._issuing: IssuingStack | None = None
@@ -90,7 +96,7 @@ class ServiceContext:
     async def verify_pdf(self, data: bytes) -> Verdict:
         # pyhanko's synchronous validation starts its own event loop, so it
         # runs in a worker thread rather than inside the server's loop.
-        return await run_in_threadpool(self.pdf_verifier.verify, data)
+        return await run_in_threadpool(self.upload_pdf_verifier.verify, data)
 
     def holder_code_type(self, facts: LicenseFacts | None) -> str:
         if facts is None or facts.license_type is None:

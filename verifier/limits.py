@@ -22,7 +22,7 @@ class VerificationLimits:
     max_seconds: float = 10.0
     # Address-space cap of the worker process.
     max_worker_memory_bytes: int = 2 * 1024 * 1024 * 1024
-    # NOTE: off by default because a worker per document costs several times
-    # the verification itself; services facing the public should turn it on
-    # (ELICENSE_VERIFY_IN_WORKER=true).
+    # NOTE: off by default because a worker per document costs far more than
+    # the verification itself; the HTTP upload endpoint always turns it on,
+    # the CLI and fsck turn it on with ELICENSE_VERIFY_IN_WORKER=true.
     isolate: bool = False
