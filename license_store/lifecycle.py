@@ -115,6 +115,13 @@ class LifecycleService:
             raise StaleVersionError(
                 license.id, license.current_version, expected_version
             )
+        if operation == Operation.AMEND and not changes:
+            raise InputError(
+                "变更没有列出任何改动的字段",
+                field="changes",
+                value=changes,
+                fix="请用 --set 字段=新值（接口中为 changes）说明要变更的内容",
+            )
         current = self.repository.get_version(license_id, license.current_version)
         record = _next_record(current.record, changes or {}, self.today())
         issued = self.issuance.reissue(

@@ -28,6 +28,21 @@ def _issue(service: IssuanceService) -> IssuedLicense:
     return service.issue(BUSINESS, operator="测试员")
 
 
+NEW_DOMICILE = {"domicile": "内蒙古自治区阿拉善盟阿拉善左旗新华街2号"}
+
+
+def test_amend_without_changes_rejected(
+    service: IssuanceService, lifecycle: LifecycleService, repository: Repository
+) -> None:
+    first = _issue(service)
+
+    with pytest.raises(InputError) as caught:
+        lifecycle.new_version(first.license_id, Operation.AMEND, ACT, expected_version=1)
+
+    assert caught.value.field == "changes"
+    assert repository.get_license(first.license_id).current_version == 1
+
+
 def test_amend_makes_new_version(
     service: IssuanceService, lifecycle: LifecycleService, repository: Repository
 ) -> None:
@@ -73,11 +88,17 @@ def test_stale_amend_names_current_version(
     service: IssuanceService, lifecycle: LifecycleService
 ) -> None:
     first = _issue(service)
-    lifecycle.new_version(first.license_id, Operation.AMEND, ACT, expected_version=1)
+    lifecycle.new_version(
+        first.license_id, Operation.AMEND, ACT, expected_version=1, changes=NEW_DOMICILE
+    )
 
     with pytest.raises(StaleVersionError) as caught:
         lifecycle.new_version(
-            first.license_id, Operation.AMEND, ACT, expected_version=1
+            first.license_id,
+            Operation.AMEND,
+            ACT,
+            expected_version=1,
+            changes=NEW_DOMICILE,
         )
 
     assert caught.value.current_version == 2
@@ -109,7 +130,11 @@ def test_suspend_lift_revoke(
     assert repository.get_license(first.license_id).status == LicenseStatus.SUSPENDED
     with pytest.raises(ConflictError):
         lifecycle.new_version(
-            first.license_id, Operation.AMEND, ACT, expected_version=1
+            first.license_id,
+            Operation.AMEND,
+            ACT,
+            expected_version=1,
+            changes=NEW_DOMICILE,
         )
     lifecycle.change_status(first.license_id, Operation.LIFT, ACT)
     assert repository.get_license(first.license_id).status == LicenseStatus.VALID
