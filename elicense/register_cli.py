@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from elicense.context import ServiceContext
     from license_store.lifecycle import Act
 
+from elicense.cli_support import reports_errors as _reports_errors  # noqa: E402
+
 logger = logging.getLogger(__name__)
 
 DATA_DIR_OPTION = click.option(
@@ -50,20 +52,6 @@ AUTHORITY_OPTION = click.option(
     default=None,
     help="办理机构的统一社会信用代码；默认为证照的颁发机构。",
 )
-
-
-def _reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ElicenseError as error:
-            click.echo(f"错误：{error.message}", err=True)
-            if error.fix:
-                click.echo(f"处理办法：{error.fix}", err=True)
-            sys.exit(1)
-
-    return wrapper
 
 
 def _context(data_dir: Path) -> ServiceContext:

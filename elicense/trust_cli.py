@@ -21,6 +21,8 @@ from common.errors import ElicenseError, InputError
 from elicense.settings import Settings
 from verifier.trustlist import ANY, StatusChange, TrustList
 
+from elicense.cli_support import reports_errors as _reports_errors  # noqa: E402
+
 logger = logging.getLogger(__name__)
 
 DATA_DIR_OPTION = click.option(
@@ -31,20 +33,6 @@ DATA_DIR_OPTION = click.option(
     show_default=True,
     help="数据目录：登记库、证照文件、开发 PKI 和信任列表。",
 )
-
-
-def _reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ElicenseError as error:
-            click.echo(f"错误：{error.message}", err=True)
-            if error.fix:
-                click.echo(f"处理办法：{error.fix}", err=True)
-            sys.exit(1)
-
-    return wrapper
 
 
 def _trust_dir(data_dir: Path) -> Path:

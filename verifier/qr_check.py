@@ -31,7 +31,7 @@ class Signal(enum.StrEnum):
 
 @dataclass(frozen=True)
 class QrResult:
-    """What the verify page shows for one scanned token."""
+    """Result shown on the verify page for one scanned token."""
 
     signal: Signal
     headline: str

@@ -82,7 +82,7 @@ class TrustList:
     # so that an older list cannot be replayed over a newer one.
     imports: dict[str, str] = field(default_factory=dict)
     # Folder of the local CAs' CRLs, re-read when a file changes, so that a
-    # running service sees a seal revoked after it started.
+    # running service applies a seal revocation made after it started.
     crl_dir: Path | None = None
     _crl_stamp: tuple[tuple[str, int, int], ...] = ()
 
