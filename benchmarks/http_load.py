@@ -26,7 +26,7 @@ class LoadResult:
 
 @contextmanager
 def server(command: list[str], probe_url: str, env: dict[str, str] | None = None):
-    """Start a server process, wait until ``probe_url`` answers, stop it after."""
+    """Start a server process, wait until ``probe_url`` responds, stop it after."""
     process = subprocess.Popen(
         command,
         cwd=REPO,
@@ -57,7 +57,7 @@ def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 60) -> 
                 return
         except OSError:
             time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {seconds} s")
+    raise RuntimeError(f"{url} did not respond within {seconds} s")
 
 
 def elicense_server(data_dir: Path, port: int, workers: int, env: dict[str, str]):

@@ -27,8 +27,8 @@ from elicense.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "docs" / "benchmarks.md"
-# Where the time goes. These notes come from cProfile runs of one process
-# on the same 2-core machine, taken while the script was built.
+# Causes of the measured costs. These notes come from cProfile runs of one
+# process on the same 2-core machine, taken while the script was built.
 LIMITS = (
     "Issuance: each license costs about 10 ms of rendering (font subsetting "
     "and zlib in reportlab), 20-30 ms of pyhanko signing (CMS and PDF "

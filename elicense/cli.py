@@ -86,7 +86,7 @@ def issue(
     if summary.first_verify_url:
         click.echo(f"第一张证照的核验地址：{summary.first_verify_url}")
     if summary.rejected:
-        # The batch ran to the end; the exit code tells scripts that lines were rejected.
+        # The batch ran to the end, and exit code 1 reports rejected lines to scripts.
         sys.exit(1)
 
 

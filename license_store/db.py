@@ -73,9 +73,9 @@ def _sqlite_engine(url: sa.URL, **kwargs: Any) -> sa.Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     # NOTE: each session opens its own connection. With a pool, a service
-    # running for a long time was seen to keep reading an old WAL snapshot
-    # and missed rows that other processes (the CLI) had committed; the
-    # cause was not found, and a fresh connection costs well under 1 ms.
+    # running for a long time kept reading an old WAL snapshot and missed
+    # rows that other processes (the CLI) had committed. The cause was not
+    # found. A fresh connection costs about 1 ms per request.
     kwargs.setdefault("poolclass", sa.pool.NullPool)
     engine = sa.create_engine(
         url,

@@ -16,7 +16,7 @@ class VerificationLimits:
     max_bytes: int = 10 * 1024 * 1024
     max_revisions: int = 32
     max_objects: int = 20_000
-    # With ``isolate`` the worker process is killed at this deadline; without
+    # With ``isolate`` the worker process is killed at this deadline. Without
     # it the clock is checked between steps, which cannot stop a step that
     # never returns.
     max_seconds: float = 10.0

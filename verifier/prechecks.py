@@ -24,8 +24,8 @@ def precheck_problem(data: bytes, limits: VerificationLimits) -> str | None:
     revisions = data.count(b"startxref")
     if revisions > limits.max_revisions:
         return f"修订版本数 {revisions} 超过上限 {limits.max_revisions}"
-    # Every indirect object outside an object stream ends with "endobj";
-    # bytes.count runs in C, where a regular expression for the object
+    # Every indirect object outside an object stream ends with "endobj".
+    # bytes.count runs in C, while a regular expression for the object
     # header backtracks over the digits of compressed streams.
     objects = data.count(b"endobj")
     if objects > limits.max_objects:

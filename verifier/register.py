@@ -1,4 +1,4 @@
-"""What the verifier reads from the register: facts and status, never keys."""
+"""Register view of the verifier: facts and status, never keys."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ class StepResult:
 
 @dataclass(frozen=True)
 class LicenseFacts:
-    """What the register or the signed document says about the license."""
+    """License facts taken from the register or the signed document."""
 
     elicense_id: str | None = None
     version: int | None = None
