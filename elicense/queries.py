@@ -8,15 +8,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from common.codes import mask_citizen_id
-from common.errors import PermissionDeniedError
+from common.errors import NotFoundError, PermissionDeniedError
 from elicense.web.auth import ApiClientIdentity
-from license_store.models import (
-    AgencyQueryAuditCreate,
-    License,
-    LicenseStatus,
-    LicenseVersion,
-)
-from license_store.repository import MAX_PAGE_SIZE
+from license_store.models import AgencyQueryAuditCreate
+from license_store.point_access import VersionFacts
 
 if TYPE_CHECKING:
     from elicense.context import ServiceContext
@@ -36,11 +31,14 @@ def query_by_holder_code(
     purpose: str,
     page: int,
     page_size: int,
+    *,
+    wait_for_lock: bool = True,
 ) -> dict[str, Any]:
     """Return one page of the holder's licenses in scope and record the query.
 
     The scope filter runs before pagination, so ``total`` and the pages
-    count only licenses the agency may see.
+    count only licenses the agency may see. With ``wait_for_lock=False``
+    a busy register raises WriteLockBusy before anything is returned.
     """
     visible = _visible_licenses(context, client, holder_code)
     start = (page - 1) * page_size
@@ -50,7 +48,7 @@ def query_by_holder_code(
         "holder_code": _masked_code(holder_code),
         "page": page,
         "page_size": page_size,
-    }, len(items))
+    }, len(items), wait=wait_for_lock)
     logger.info(
         "agency query client=%s results=%d page=%d", client.client_id, len(items), page
     )
@@ -65,20 +63,14 @@ def query_by_holder_code(
 
 def _visible_licenses(
     context: ServiceContext, client: ApiClientIdentity, holder_code: str
-) -> list[License]:
-    # NOTE: a holder has a handful of licenses, so all of them are read and
-    # filtered here; at most MAX_SCANNED_LICENSES are considered.
-    visible: list[License] = []
-    for page in range(1, MAX_SCANNED_LICENSES // MAX_PAGE_SIZE + 1):
-        result = context.repository.licenses_by_holder_code(
-            holder_code, page, MAX_PAGE_SIZE
-        )
-        visible.extend(
-            row for row in result.items if client.may_see_type(row.license_type)
-        )
-        if page * MAX_PAGE_SIZE >= result.total:
-            break
-    return visible
+) -> list[VersionFacts]:
+    # NOTE: a holder has a handful of licenses, so all of them are read in
+    # one statement and filtered here; at most MAX_SCANNED_LICENSES are
+    # considered.
+    rows = context.repository.point_reader.current_versions_of_holder(
+        holder_code, MAX_SCANNED_LICENSES
+    )
+    return [row for row in rows if client.may_see_type(row.license_type)]
 
 
 def _record(
@@ -87,6 +79,8 @@ def _record(
     purpose: str,
     query: dict[str, Any],
     result_count: int,
+    *,
+    wait: bool = True,
 ) -> None:
     context.repository.add_audit(
         AgencyQueryAuditCreate(
@@ -94,7 +88,8 @@ def _record(
             purpose=purpose,
             query={"agency": client.name, "kind": client.kind, **query},
             result_count=result_count,
-        )
+        ),
+        wait=wait,
     )
 
 
@@ -118,12 +113,22 @@ def metadata_for(
     Agency reads are recorded like queries; a bureau reading its own
     licenses is not.
     """
-    version = context.repository.get_version_by_elicense_id(elicense_id)
-    license = context.repository.get_license(version.license_id)
-    _check_may_read(client, license)
+    facts = version_facts(context, elicense_id)
+    _check_may_read(client, facts)
     if client.kind != "bureau":
         _record(context, client, purpose, {"elicense_id": elicense_id}, 1)
-    return gbt_36903_metadata(context, license, version, client)
+    return gbt_36903_metadata(context, facts, client)
+
+
+def version_facts(context: ServiceContext, elicense_id: str) -> VersionFacts:
+    """Return one version with its license, or raise NotFoundError."""
+    facts = context.repository.point_reader.version_by_elicense_id(elicense_id)
+    if facts is None:
+        raise NotFoundError(
+            f"登记簿中没有电子证照标识 {elicense_id}",
+            fix="请核对标识是否完整，或向颁发机构核实",
+        )
+    return facts
 
 
 def search_audit(
@@ -188,40 +193,38 @@ class AuditFilters:
 
 def gbt_36903_metadata(
     context: ServiceContext,
-    license: License,
-    version: LicenseVersion,
+    facts: VersionFacts,
     client: ApiClientIdentity | None = None,
 ) -> dict[str, Any]:
-    template = context.catalogue.get(license.license_type)
-    record = version.record
-    holder_code = license.holder_code
-    if license.holder_code_type == CITIZEN_ID_TYPE and not _may_see_ids(client):
+    template = context.catalogue.get(facts.license_type)
+    record = facts.record
+    holder_code = facts.holder_code
+    if facts.holder_code_type == CITIZEN_ID_TYPE and not _may_see_ids(client):
         holder_code = mask_citizen_id(holder_code)
     return {
         "证照名称": template.title,
-        "证照类型代码": license.type_code,
-        "证照编号": record.get("license_no") or license.serial,
-        "证照标识": version.elicense_id,
+        "证照类型代码": facts.type_code,
+        "证照编号": record.get("license_no") or facts.serial,
+        "证照标识": facts.elicense_id,
         "颁发机构名称": record.get("authority_name"),
-        "颁发机构代码": license.issuer_code,
-        "颁发日期": version.issued_on.isoformat(),
-        "持证主体名称": license.holder_name,
+        "颁发机构代码": facts.issuer_code,
+        "颁发日期": facts.issued_on.isoformat(),
+        "持证主体名称": facts.holder_name,
         "持证主体代码": holder_code,
-        "持证主体代码类型": license.holder_code_type,
-        "有效期起始日期": version.valid_from.isoformat(),
-        "有效期截止日期": version.valid_to.isoformat() if version.valid_to else "长期",
-        "证照状态": LicenseStatus(license.status).value,
-        "证照状态名称": LicenseStatus(license.status).label,
-        "版本": f"{version.version:03d}",
+        "持证主体代码类型": facts.holder_code_type,
+        "有效期起始日期": facts.valid_from.isoformat(),
+        "有效期截止日期": facts.valid_to.isoformat() if facts.valid_to else "长期",
+        "证照状态": facts.status.value,
+        "证照状态名称": facts.status.label,
+        "版本": f"{facts.version:03d}",
     }
 
 
 def _license_view(
-    context: ServiceContext, client: ApiClientIdentity, license: License
+    context: ServiceContext, client: ApiClientIdentity, facts: VersionFacts
 ) -> dict[str, Any]:
-    version = context.repository.get_version(license.id, license.current_version)
-    view = gbt_36903_metadata(context, license, version, client)
-    view["fields"] = _visible_fields(client, version.record)
+    view = gbt_36903_metadata(context, facts, client)
+    view["fields"] = _visible_fields(client, facts.record)
     return view
 
 
@@ -241,7 +244,7 @@ def _may_see_ids(client: ApiClientIdentity | None) -> bool:
     return client is not None and client.may_see_id_numbers
 
 
-def _check_may_read(client: ApiClientIdentity, license: License) -> None:
+def _check_may_read(client: ApiClientIdentity, license: VersionFacts) -> None:
     if client.kind == "bureau":
         if client.authority_code != license.issuer_code:
             raise PermissionDeniedError("发证机关只能查看本机构签发的证照")

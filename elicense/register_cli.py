@@ -283,12 +283,10 @@ def _event_json(event: Any) -> dict[str, Any]:
 @_reports_errors
 def metadata(data_dir: Path, elicense_id: str) -> None:
     """以 JSON 输出一个版本的 GB/T 36903 元数据（公民身份号码打码）。"""
-    from elicense.queries import gbt_36903_metadata
+    from elicense.queries import gbt_36903_metadata, version_facts
 
     context = _context(data_dir)
-    version = context.repository.get_version_by_elicense_id(elicense_id)
-    license = context.repository.get_license(version.license_id)
-    _echo_json(gbt_36903_metadata(context, license, version))
+    _echo_json(gbt_36903_metadata(context, version_facts(context, elicense_id)))
 
 
 @license_group.command("find")

@@ -26,6 +26,7 @@ from sqlmodel import Session, func, select
 from common.codes import ElicenseIdentifier, normalize_code
 from common.errors import ConflictError, InputError, NotFoundError, StorageError
 from license_store.db import SQLITE_BEGIN_OPTION
+from license_store.point_access import AuditAppender, PointReader, create_autocommit_engine
 from license_store.eventlog import canonical_json, event_leaf_hash
 from license_store.models import (
     NEW_VERSION_FROM,
@@ -132,6 +133,8 @@ class Repository:
         self._read_engine = engine.execution_options(
             **{SQLITE_BEGIN_OPTION: "DEFERRED"}
         )
+        self.point_reader = PointReader(create_autocommit_engine(engine, read_only=True))
+        self._audit = AuditAppender(create_autocommit_engine(engine, read_only=False))
         self._active: ContextVar[Session | None] = ContextVar(
             f"repository_session_{id(self)}", default=None
         )
@@ -810,12 +813,7 @@ class Repository:
 
     def find_api_client_by_key_hash(self, api_key_hash: str) -> ApiClient | None:
         """Return the enabled client with this key hash, or None."""
-        statement = select(ApiClient).where(
-            ApiClient.api_key_hash == api_key_hash,
-            sa.not_(ApiClient.disabled),
-        )
-        with self._reading() as session:
-            return session.exec(statement).one_or_none()
+        return self.point_reader.enabled_api_client(api_key_hash)
 
     def disable_api_client(self, client_id: int) -> None:
         """Disable a client so its key no longer authenticates."""
@@ -827,9 +825,20 @@ class Repository:
             session.add(row)
         log.info("disabled API client %s", client_id)
 
-    def add_audit(self, entry: AgencyQueryAuditCreate) -> AgencyQueryAudit:
-        """Record one agency query with its purpose and result count."""
+    def add_audit(
+        self, entry: AgencyQueryAuditCreate, *, wait: bool = True
+    ) -> AgencyQueryAudit:
+        """Record one agency query with its purpose and result count.
+
+        Inside an open transaction the row joins it; otherwise it is one
+        autocommit insert, which keeps the busy query path short. With
+        ``wait=False`` that insert raises WriteLockBusy instead of waiting
+        for another process's write lock.
+        """
         row = AgencyQueryAudit(**entry.model_dump())
+        if self._active.get() is None:
+            row.id = self._audit.append(row, wait=wait)
+            return row
         with self.transaction() as session:
             session.add(row)
             session.flush()

@@ -219,10 +219,11 @@ def _event_json(event: Any) -> dict[str, Any]:
 def version_metadata(
     elicense_id: Annotated[str, ELICENSE_ID], context: Context, client: Client
 ) -> JSONResponse:
-    from elicense.queries import gbt_36903_metadata
+    from elicense.queries import gbt_36903_metadata, version_facts
 
-    license, version = _own_license(context, client, elicense_id)
-    return JSONResponse(gbt_36903_metadata(context, license, version, client))
+    _own_license(context, client, elicense_id)
+    facts = version_facts(context, elicense_id)
+    return JSONResponse(gbt_36903_metadata(context, facts, client))
 
 
 @router.get(

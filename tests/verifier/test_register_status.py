@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from types import SimpleNamespace
 
 from license_store.models import LicenseStatus
 from verifier.register_lookup import _effective_status
@@ -11,25 +10,21 @@ from verifier.register_lookup import _effective_status
 TODAY = dt.date(2026, 12, 4)
 
 
-def version_ending(valid_to: dt.date | None) -> SimpleNamespace:
-    return SimpleNamespace(valid_to=valid_to)
-
-
 def test_past_term_reported_expired():
-    status = _effective_status(LicenseStatus.VALID, version_ending(dt.date(2015, 5, 9)), TODAY)
+    status = _effective_status(LicenseStatus.VALID, dt.date(2015, 5, 9), TODAY)
     assert status == LicenseStatus.EXPIRED
 
 
 def test_open_ended_term_stays_valid():
-    status = _effective_status(LicenseStatus.VALID, version_ending(None), TODAY)
+    status = _effective_status(LicenseStatus.VALID, None, TODAY)
     assert status == LicenseStatus.VALID
 
 
 def test_term_ending_today_stays_valid():
-    status = _effective_status(LicenseStatus.VALID, version_ending(TODAY), TODAY)
+    status = _effective_status(LicenseStatus.VALID, TODAY, TODAY)
     assert status == LicenseStatus.VALID
 
 
 def test_revoked_license_keeps_its_status():
-    status = _effective_status(LicenseStatus.REVOKED, version_ending(dt.date(2015, 5, 9)), TODAY)
+    status = _effective_status(LicenseStatus.REVOKED, dt.date(2015, 5, 9), TODAY)
     assert status == LicenseStatus.REVOKED
