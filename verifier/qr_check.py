@@ -12,6 +12,8 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
+from asn1crypto import x509
+
 from common.errors import ElicenseError, InputError
 from esign.qrtoken import TokenClaims, key_id, read_token, verify_token
 from verifier.register import RegisterLookup
@@ -19,6 +21,9 @@ from verifier.trustlist import RecognisedCA, TrustList
 from verifier.verdict import LicenseFacts
 
 logger = logging.getLogger(__name__)
+
+# Verified tokens kept per process: a few hundred kilobytes at most.
+MAX_REMEMBERED_TOKENS = 4096
 
 
 class Signal(enum.StrEnum):
@@ -56,6 +61,11 @@ class QrVerifier:
     def __init__(self, trust: TrustList, register: RegisterLookup | None) -> None:
         self.trust = trust
         self.register = register
+        # Token -> (claims, signer certificate SHA-256) of tokens whose
+        # signature verified. A token's bytes do not change, so it is decoded
+        # and its ECDSA signature checked once. At every later scan the
+        # signer must still be on the trust list and its CA recognised.
+        self._authentic: dict[str, tuple[TokenClaims, bytes]] = {}
 
     def verify(self, token: str, now: datetime | None = None) -> QrResult:
         """Verify one token; never raise on bad input.
@@ -70,14 +80,14 @@ class QrVerifier:
 
         # Step 1: signature, without the register.
         try:
-            claims = verify_token(token, self.trust.token_certificates())
+            claims, signer = self._authentic_claims(token)
         except InputError as error:
             return _red("二维码内容无法识别", f"二维码数据格式错误：{error.message}")
         except ElicenseError as error:
             return _red("二维码签名无效，证照可能是伪造的", error.message)
 
         # Step 2: the CA behind the token signer is recognised.
-        ca = self._token_ca(read_token(token).kid)
+        ca = self.trust.ca_for_certificate(signer)
         refusal = _ca_refusal(ca, now)
         if refusal:
             return _red("二维码签发方不受信任", refusal, claims=claims)
@@ -102,11 +112,26 @@ class QrVerifier:
             )
         return _status_result(claims, facts)
 
-    def _token_ca(self, kid: bytes) -> RecognisedCA | None:
-        for cert in self.trust.token_certificates():
-            if key_id(cert) == kid:
-                return self.trust.ca_for_certificate(cert)
-        return None
+    def _authentic_claims(self, token: str) -> tuple[TokenClaims, x509.Certificate]:
+        """Return the claims and signer of a token whose signature verifies.
+
+        Raises InputError for a malformed token and another ElicenseError
+        when no listed signer certificate verifies it.
+        """
+        signers = self.trust.token_certificates()
+        known = self._authentic.get(token)
+        if known is not None:
+            claims, fingerprint = known
+            for cert in signers:
+                if cert.sha256 == fingerprint:
+                    return claims, cert
+        claims = verify_token(token, signers)
+        kid = read_token(token).kid
+        signer = next(cert for cert in signers if key_id(cert) == kid)
+        if len(self._authentic) >= MAX_REMEMBERED_TOKENS:
+            self._authentic.pop(next(iter(self._authentic)))
+        self._authentic[token] = (claims, signer.sha256)
+        return claims, signer
 
 
 def _ca_refusal(ca: RecognisedCA | None, now: datetime) -> str | None:

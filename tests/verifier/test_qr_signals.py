@@ -135,3 +135,35 @@ def test_withdrawn_ca_token_is_red(signed):
     )
     assert result.signal is Signal.RED
     assert "不在互认范围内" in result.reasons[0]
+
+
+def test_remembered_token_signer_removed(signed):
+    # The verifier remembers tokens it has verified; removing the signer
+    # certificate from the trust list must still turn the next scan red.
+    token, trust = signed
+    verifier = QrVerifier(trust, FakeRegister(_facts("01", "有效")))
+    assert verifier.verify(token, now=NOW).signal is Signal.GREEN
+
+    ca = trust.cas[0]
+    other_certificate, _key = _self_signed()
+    verifier.trust = TrustList(
+        cas=[RecognisedCA(**{**ca.__dict__, "token_signers": (to_asn1(other_certificate),)})]
+    )
+    result = verifier.verify(token, now=NOW)
+
+    assert result.signal is Signal.RED
+    assert not result.token_authentic
+
+
+def test_remembered_token_ca_withdrawn(signed):
+    token, trust = signed
+    verifier = QrVerifier(trust, FakeRegister(_facts("01", "有效")))
+    assert verifier.verify(token, now=NOW).signal is Signal.GREEN
+
+    ca = trust.cas[0]
+    withdrawn = StatusChange("withdrawn", NOW - dt.timedelta(days=1), "停止互认")
+    verifier.trust = TrustList(
+        cas=[RecognisedCA(**{**ca.__dict__, "history": (*ca.history, withdrawn)})]
+    )
+
+    assert verifier.verify(token, now=NOW).signal is Signal.RED
