@@ -12,6 +12,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.errors import (
     ConflictError,
@@ -58,7 +60,7 @@ def create_app(context: ServiceContext) -> FastAPI:
     app.add_exception_handler(ElicenseError, _product_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    app.middleware("http")(_security_headers_and_body_limit)
+    app.add_middleware(SecurityHeadersAndBodyLimit)
     app.include_router(verify_routes.router)
     app.include_router(receipt_routes.router)
     app.include_router(query_routes.router)
@@ -114,25 +116,46 @@ SECURITY_HEADERS = {
 PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'"
 
 
-async def _security_headers_and_body_limit(request: Request, call_next):
-    declared = request.headers.get("content-length", "")
-    if (
-        declared.isdigit()
-        and int(declared) > MAX_JSON_BODY_BYTES
-        and request.url.path not in UPLOAD_PATHS
-    ):
-        return JSONResponse(
-            {
-                "error": "UploadTooLarge",
-                "message": f"请求体 {declared} 字节超过上限 {MAX_JSON_BODY_BYTES} 字节",
-                "fix": "一次只提交一条证照记录",
-            },
-            status_code=413,
-        )
-    response = await call_next(request)
-    response.headers.update(SECURITY_HEADERS)
-    if response.headers.get("content-type", "").startswith("text/html") and not (
-        request.url.path.startswith("/docs")
-    ):
-        response.headers["Content-Security-Policy"] = PAGE_POLICY
-    return response
+class SecurityHeadersAndBodyLimit:
+    """Add the security headers to every response; refuse oversized bodies.
+
+    A plain ASGI middleware: it rewrites the response head on its way out
+    and never buffers or copies the body, so a page costs no extra task or
+    stream per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_JSON_BODY_BYTES and path not in UPLOAD_PATHS:
+            await _body_too_large(declared)(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.update(SECURITY_HEADERS)
+                if headers.get("content-type", "").startswith("text/html") and not (
+                    path.startswith("/docs")
+                ):
+                    headers["Content-Security-Policy"] = PAGE_POLICY
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _body_too_large(declared: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": "UploadTooLarge",
+            "message": f"请求体 {declared} 字节超过上限 {MAX_JSON_BODY_BYTES} 字节",
+            "fix": "一次只提交一条证照记录",
+        },
+        status_code=413,
+    )

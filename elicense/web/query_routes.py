@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from common.codes import normalize_code
 from elicense.queries import (
@@ -21,6 +22,7 @@ from elicense.queries import (
 )
 from elicense.web.deps import PAGES, Client, Context
 from elicense.web.verify_routes import public_holder_code
+from license_store.point_access import WriteLockBusy
 
 router = APIRouter(prefix="/api/v1", tags=["query"])
 pages = APIRouter()
@@ -46,7 +48,7 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
     responses=AUTH_RESPONSES,
 )
-def licenses_by_code(
+async def licenses_by_code(
     context: Context,
     client: Client,
     uscc: Annotated[str, Query(min_length=1, max_length=40, description="持证主体代码")],
@@ -54,11 +56,18 @@ def licenses_by_code(
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JSONResponse:
-    """Return the licenses held under a code, as the agency's scope allows."""
+    """Return the licenses held under a code, as the agency's scope allows.
+
+    The query runs on the event loop: one indexed read and one audit insert
+    that does not wait. When another process holds SQLite's write lock the
+    whole query is repeated in the thread pool, where the insert may wait.
+    """
     client.require_agency()
-    result = query_by_holder_code(
-        context, client, normalize_code(uscc), purpose, page, page_size
-    )
+    arguments = (context, client, normalize_code(uscc), purpose, page, page_size)
+    try:
+        result = query_by_holder_code(*arguments, wait_for_lock=False)
+    except WriteLockBusy:
+        result = await run_in_threadpool(query_by_holder_code, *arguments)
     return JSONResponse(result)
 
 

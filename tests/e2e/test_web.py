@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+
 import pytest
 
 from tests.e2e.conftest import IssuedSet, run_cli
@@ -288,6 +291,32 @@ def test_audit_records_agency_purpose_count(client, issued, agency_key, supervis
     assert entries[0]["agency"] == "税务局"
     assert entries[0]["result_count"] >= 1
     assert entries[0]["queried_at"]
+
+
+def test_query_under_write_lock_audited(client, issued, agency_key, supervisor_key):
+    # Another process (here a plain sqlite3 connection) holds the register's
+    # write lock; the query must neither fail nor skip its audit row.
+    purpose = "写锁占用期间的核查"
+    holder = sqlite3.connect(issued.data_dir / "elicense.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    outcome: dict[str, object] = {}
+    worker = threading.Thread(
+        target=lambda: outcome.update(
+            response=_query(client, agency_key, issued.records[0]["uscc"], purpose=purpose)
+        )
+    )
+    worker.start()
+    worker.join(timeout=0.5)
+    assert worker.is_alive(), "the query finished while the write lock was held"
+    holder.execute("ROLLBACK")
+    holder.close()
+    worker.join(timeout=30)
+
+    assert outcome["response"].status_code == 200, outcome["response"].text
+    audit = client.get(
+        "/api/v1/audit", params={"page_size": 200}, headers={"X-API-Key": supervisor_key}
+    ).json()
+    assert [e["purpose"] for e in audit["items"]].count(purpose) == 1
 
 
 def test_audit_filters_by_agency_and_time(client, issued, agency_key, supervisor_key):
