@@ -226,16 +226,16 @@ def _facts_select(condition: sa.ColumnElement[bool]) -> sa.Select:
     )
 
 
-_BY_ELICENSE_ID = (
-    _facts_select(LicenseVersion.elicense_id == sa.bindparam("key"))
-    .order_by(LicenseVersion.id)  # type: ignore[arg-type]
-    .limit(1)
-)
-_BY_PDF_SHA256 = (
-    _facts_select(LicenseVersion.pdf_sha256 == sa.bindparam("key"))
-    .order_by(LicenseVersion.id)  # type: ignore[arg-type]
-    .limit(1)
-)
+def _first_version_where(column: Any) -> sa.Select:
+    return (
+        _facts_select(column == sa.bindparam("key"))
+        .order_by(LicenseVersion.id)  # type: ignore[arg-type]
+        .limit(1)
+    )
+
+
+_BY_ELICENSE_ID = _first_version_where(LicenseVersion.elicense_id)
+_BY_PDF_SHA256 = _first_version_where(LicenseVersion.pdf_sha256)
 _HOLDER_CURRENT = (
     _facts_select(LicenseVersion.version == License.current_version)
     .where(License.holder_code == sa.bindparam("holder_code"))
