@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -250,23 +250,10 @@ _API_CLIENT = sa.select(_API_CLIENTS).where(
 
 
 def _facts(row: sa.Row) -> VersionFacts:
-    return VersionFacts(
-        license_id=row[0],
-        license_type=row[1],
-        type_code=row[2],
-        serial=row[3],
-        holder_name=row[4],
-        holder_code=row[5],
-        holder_code_type=row[6],
-        issuer_code=row[7],
-        status=LicenseStatus(row[8]),
-        current_version=row[9],
-        elicense_id=row[10],
-        version=row[11],
-        record=row[12],
-        issued_on=row[13],
-        valid_from=row[14],
-        valid_to=row[15],
-        current_elicense_id=row[16],
-        current_valid_to=row[17],
-    )
+    # The select lists its columns in the order of the VersionFacts fields.
+    values = list(row)
+    values[_STATUS_COLUMN] = LicenseStatus(values[_STATUS_COLUMN])
+    return VersionFacts(*values)
+
+
+_STATUS_COLUMN = [field.name for field in fields(VersionFacts)].index("status")
