@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import InputError
-from license_store.records import decode_csv_bytes, normalise_open_ended
+from license_store.records import decode_csv_bytes, normalise_open_ended, repeated_columns
 from license_store.repository import hash_request
 
 _DATE_FORMS = (
@@ -127,6 +127,14 @@ def read_legacy_rows(data: bytes, mapping: ColumnMapping) -> Iterator[LegacyRow]
 
 
 def _check_header(header: list[str], mapping: ColumnMapping) -> None:
+    repeated = repeated_columns(header)
+    if repeated:
+        raise InputError(
+            f"CSV 表头中的列名重复：{'、'.join(repeated)}",
+            field="header",
+            value=",".join(header)[:200],
+            fix="每个列名只能出现一次，请删除或改名重复的列后重新导入",
+        )
     missing = [c for c in mapping.columns.values() if c not in header]
     if missing:
         raise InputError(

@@ -106,7 +106,30 @@ def read_csv(data: bytes, source: str = "CSV") -> Iterator[RecordLine]:
     except csv.Error as error:
         yield _bad_line(1, f"表头无法解析：{error}")
         return
+    repeated = repeated_columns(header)
+    if repeated:
+        yield _bad_line(
+            1,
+            f"表头中的列名重复：{'、'.join(repeated)}",
+            fix="每个列名只能出现一次，请删除或改名重复的列",
+        )
+        return
     yield from _csv_rows(reader, header)
+
+
+def repeated_columns(header: list[str]) -> list[str]:
+    """Return the column names that occur more than once, in header order.
+
+    A row is read into a dict by column name, so a repeated column would
+    silently keep only its last cell.
+    """
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for name in header:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    return repeated
 
 
 def _csv_rows(reader: Iterable[list[str]], header: list[str]) -> Iterator[RecordLine]:

@@ -95,6 +95,17 @@ def test_missing_column_rejected() -> None:
     assert "期限至" in caught.value.message
 
 
+def test_repeated_column_rejected() -> None:
+    data = "代码,名称,名称,期限至,发证日期\n".encode()
+
+    with pytest.raises(InputError) as caught:
+        list(read_legacy_rows(data, MAPPING))
+
+    assert caught.value.field == "header"
+    assert "名称" in caught.value.message
+    assert "重复" in caught.value.message
+
+
 def test_mapping_file_needs_columns(tmp_path: Path) -> None:
     path = tmp_path / "mapping.toml"
     path.write_text('[record]\nlicense_type = "business_license"\n', encoding="utf-8")

@@ -108,6 +108,18 @@ def test_csv_short_row_names_line(tmp_path: Path) -> None:
     assert lines[2].raw["term_to"] == "2030-01-01"
 
 
+def test_csv_repeated_column_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("uscc,name,name\nA,第一,第二\n", encoding="utf-8")
+
+    lines = list(read_records(path))
+
+    assert len(lines) == 1
+    assert not lines[0].ok
+    assert "name" in lines[0].error.message
+    assert "重复" in lines[0].error.message
+
+
 def test_csv_bad_quoting_does_not_stop(tmp_path: Path) -> None:
     path = tmp_path / "nul.csv"
     path.write_bytes(b"uscc,name\nA,\x00bad\nB,ok\n")
