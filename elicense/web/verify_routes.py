@@ -37,8 +37,13 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/V/{token}", response_class=HTMLResponse, summary="扫码核验页面")
-@router.get("/v/{token}", response_class=HTMLResponse, include_in_schema=False)
+# HEAD too: link checkers and chat apps probe a scanned URL before opening it.
+@router.api_route(
+    "/V/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse, summary="扫码核验页面"
+)
+@router.api_route(
+    "/v/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+)
 async def qr_page(request: Request, token: str) -> HTMLResponse:
     """Show counter staff whether the scanned license is authentic and current.
 

@@ -61,6 +61,15 @@ def test_qr_url_opens_green_page(decoded, client):
     assert "证照真实有效" in response.text
 
 
+def test_qr_url_answers_head(decoded, client):
+    path = urlparse(decoded).path
+    response = client.head(path)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
 def test_altered_token_gets_red_page(decoded, client):
     path = urlparse(decoded).path
     token = path.rsplit("/", 1)[1]
