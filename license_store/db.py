@@ -74,8 +74,10 @@ def _sqlite_engine(url: sa.URL, **kwargs: Any) -> sa.Engine:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     # NOTE: each session opens its own connection. With a pool, a service
     # running for a long time kept reading an old WAL snapshot and missed
-    # rows that other processes (the CLI) had committed. The cause was not
-    # found. A fresh connection costs about 1 ms per request.
+    # rows that other processes (the CLI) had committed. The likely cause is
+    # a file copy in the process dropping SQLite's POSIX locks, which the
+    # busy read paths detect (license_store.point_access). A fresh
+    # connection costs about 1 ms per session.
     kwargs.setdefault("poolclass", sa.pool.NullPool)
     engine = sa.create_engine(
         url,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, fields
@@ -37,6 +38,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # range of its pauses between attempts.
 LOCK_WAIT_SECONDS = 30.0
 RETRY_PAUSE_SECONDS = (0.0001, 0.0006)
+# Key in a pooled connection's info dict for the identities of its files.
+_FILES_KEY = "elicense_file_identities"
 # Connections kept open per worker process. Extra ones are opened when more
 # reads than this run at once.
 POOL_SIZE = 4
@@ -87,9 +90,9 @@ def create_autocommit_engine(engine: sa.Engine, *, read_only: bool) -> sa.Engine
         connect_args={"check_same_thread": False},
     )
 
-    def configure(dbapi_connection: Any, _record: Any) -> None:
+    def configure(dbapi_connection: Any, record: Any) -> None:
         # With isolation_level None pysqlite never sends BEGIN. Readers in
-        # WAL mode do not wait for writers; writers retry on their own.
+        # WAL mode do not wait for writers, and writers retry on their own.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         busy_ms = SQLITE_BUSY_TIMEOUT_MS if read_only else 0
@@ -100,10 +103,38 @@ def create_autocommit_engine(engine: sa.Engine, *, read_only: bool) -> sa.Engine
         cursor.execute("PRAGMA synchronous=NORMAL")
         if read_only:
             cursor.execute("PRAGMA query_only=ON")
+        # Reading the schema version opens the WAL index (the -shm file).
+        cursor.execute("PRAGMA schema_version")
         cursor.close()
+        record.info[_FILES_KEY] = _file_identities(database)
 
+    def check_files(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get(_FILES_KEY) != _file_identities(database):
+            log.warning("register files replaced under a pooled connection; reconnecting")
+            raise sa.exc.DisconnectionError("database or WAL index file replaced")
+
+    database = str(engine.url.database)
     sa.event.listen(autocommit, "connect", configure)
+    sa.event.listen(autocommit, "checkout", check_files)
     return autocommit
+
+
+def _file_identities(database: str) -> tuple[tuple[int, int], ...] | None:
+    """Return (device, inode) of the database and its WAL index, or None.
+
+    POSIX advisory locks belong to a process, so when any code in the
+    process opens and closes the database file outside SQLite (a file copy,
+    a backup tool), SQLite's locks are gone. The last other connection to
+    close then deletes the WAL and WAL index files, and a pooled connection
+    keeps reading its stale mapping of the old index. SQLite describes this
+    in "How To Corrupt An SQLite Database File", section 2.2. A new inode
+    shows it happened, so the pool then opens a new connection.
+    """
+    try:
+        files = (os.stat(database), os.stat(database + "-shm"))
+    except FileNotFoundError:
+        return None
+    return tuple((info.st_dev, info.st_ino) for info in files)
 
 
 class WriteLockBusy(Exception):

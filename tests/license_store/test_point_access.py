@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -94,3 +99,42 @@ def test_reader_cannot_write(repository: Repository) -> None:
             assert "readonly" in str(error).lower() or "read-only" in str(error).lower()
         else:
             raise AssertionError("the point reader deleted rows")
+
+
+def test_reconnects_after_file_copy_drops_locks(
+    database_url: str, repository: Repository, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Copying the database files inside the service process, as a copy of
+    # the data directory does, releases SQLite's POSIX locks on them. Another
+    # process closing its last connection then deletes the WAL index, and a
+    # pooled connection still mapping it must be replaced.
+    if repository.engine.dialect.name != "sqlite":
+        pytest.skip("the WAL index file exists on SQLite only")
+    reader = repository.point_reader
+    assert reader.current_versions_of_holder(OTHER_HOLDER, 10) == []
+    database = str(repository.engine.url.database)
+    for suffix in ("", "-wal", "-shm"):
+        shutil.copyfile(database + suffix, tmp_path / f"copy.db{suffix}")
+
+    child = (
+        "import sys\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from factories import OTHER_HOLDER\n"
+        "from test_point_access import _issue\n"
+        "from license_store.db import create_engine_for\n"
+        "from license_store.repository import Repository\n"
+        "engine = create_engine_for(sys.argv[1])\n"
+        "print(_issue(Repository(engine), holder=OTHER_HOLDER)[1].elicense_id)\n"
+        "engine.dispose()\n"
+    )
+    issued = subprocess.run(
+        [sys.executable, "-c", child, database_url, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    with caplog.at_level(logging.WARNING, logger="license_store.point_access"):
+        rows = reader.current_versions_of_holder(OTHER_HOLDER, 10)
+
+    assert [row.elicense_id for row in rows] == [issued]
+    assert "reconnecting" in caplog.text
