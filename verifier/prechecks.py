@@ -9,8 +9,13 @@ rejection, and licenses stay far below the limits.
 
 from __future__ import annotations
 
+import re
+
 from verifier.limits import VerificationLimits
 
+# The header after optional leading ASCII whitespace, the bytes that
+# bytes.lstrip() removes. Matching in place avoids copying the whole file.
+_PDF_HEADER = re.compile(rb"[ \t\n\r\x0b\x0c]*%PDF-")
 
 
 def precheck_problem(data: bytes, limits: VerificationLimits) -> str | None:
@@ -19,7 +24,7 @@ def precheck_problem(data: bytes, limits: VerificationLimits) -> str | None:
         return "文件为空"
     if len(data) > limits.max_bytes:
         return f"文件大小 {len(data)} 字节超过上限 {limits.max_bytes} 字节"
-    if data.lstrip()[:5] != b"%PDF-":
+    if _PDF_HEADER.match(data) is None:
         return "不是 PDF 文件（缺少 %PDF- 文件头）"
     revisions = data.count(b"startxref")
     if revisions > limits.max_revisions:
