@@ -8,6 +8,7 @@ the command line, where other users could read them in the process list.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -23,6 +24,7 @@ from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from common.errors import KeyStoreError
+from esign.cms_encoding import EncodeOnceSigner
 
 logger = logging.getLogger(__name__)
 
@@ -119,11 +121,12 @@ def load_private_key(path: Path, passphrase: bytes) -> PrivateKey:
 KEY_ALGORITHMS = ("ec-p256", "rsa-2048", "rsa-3072")
 
 
-class InMemorySigner(Signer):
+class InMemorySigner(EncodeOnceSigner, Signer):
     """pyhanko signer over a key parsed once and kept in memory.
 
     pyhanko's ``SimpleSigner`` parses its key again for every signature, which
     costs tens of milliseconds for RSA keys; this signer keeps the parsed key.
+    It hands on CMS values encoded once (see ``esign.cms_encoding``).
     """
 
     def __init__(
@@ -309,7 +312,6 @@ class Pkcs11KeyStore:
         """
         from pkcs11 import ObjectClass
         from pkcs11.exceptions import PKCS11Error
-        from pyhanko.sign.pkcs11 import PKCS11Signer
 
         try:
             self._session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=key_label)
@@ -319,7 +321,7 @@ class Pkcs11KeyStore:
                 f" {key_label!r}：{type(error).__name__}",
                 fix="请用 pkcs11-tool --list-objects 核对密钥标签",
             ) from error
-        signer = PKCS11Signer(
+        signer = _pkcs11_signer_class()(
             self._session,
             key_label=key_label,
             signing_cert=certificate,
@@ -337,6 +339,21 @@ class Pkcs11KeyStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+@functools.cache
+def _pkcs11_signer_class() -> type[Signer]:
+    """Return pyhanko's PKCS#11 signer with CMS values encoded once.
+
+    Built on first use, because importing pyhanko's PKCS#11 support needs
+    python-pkcs11, which file key stores do without.
+    """
+    from pyhanko.sign.pkcs11 import PKCS11Signer
+
+    class Pkcs11Signer(EncodeOnceSigner, PKCS11Signer):
+        pass
+
+    return Pkcs11Signer
 
 
 _MODULES: dict[Path, Any] = {}

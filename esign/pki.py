@@ -104,6 +104,9 @@ class DevPki:
         self._passphrase = passphrase
         self._issuers: dict[str, Issuer] = {}
         self._crl_cache: dict[str, tuple[tuple[int, int], _CachedCrl]] = {}
+        self._certificate_cache: dict[
+            Path, tuple[tuple[int, int, int], asn1_x509.Certificate]
+        ] = {}
 
     def __repr__(self) -> str:
         return f"DevPki(data_dir={str(self.data_dir)!r})"
@@ -148,10 +151,32 @@ class DevPki:
         return _read_certificate(self.certificate_path(name))
 
     def trust_roots(self) -> list[asn1_x509.Certificate]:
-        return [to_asn1(_read_certificate(self.trust_root_path))]
+        return [self._asn1_certificate(self.trust_root_path)]
 
     def ca_certificates(self) -> list[asn1_x509.Certificate]:
-        return [to_asn1(self.certificate(name)) for name in (ISSUING_CA, ROOT_CA)]
+        return [
+            self._asn1_certificate(self.certificate_path(name))
+            for name in (ISSUING_CA, ROOT_CA)
+        ]
+
+    def _asn1_certificate(self, path: Path) -> asn1_x509.Certificate:
+        """Return the certificate at ``path``, parsed once per version of the file.
+
+        Signing validates the seal certificate against these objects for
+        every document. asn1crypto caches the prepared form of each name
+        on the parsed object, so reusing the objects saves that work too.
+        """
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            return to_asn1(_read_certificate(path))  # raises NotFoundError
+        key = (status.st_mtime_ns, status.st_size, status.st_ino)
+        entry = self._certificate_cache.get(path)
+        if entry is not None and entry[0] == key:
+            return entry[1]
+        certificate = to_asn1(_read_certificate(path))
+        self._certificate_cache[path] = (key, certificate)
+        return certificate
 
     def load_seal(self, authority: Authority | str) -> SealCredentials:
         """Load the newest license seal of an authority (object or USCC).

@@ -180,22 +180,32 @@ class SealRegistry:
         return [self.get(code) for code in self.codes()]
 
     def get(self, code: str) -> SealRecord:
-        """Return the seal ``code``; raise NotFoundError when none is stored."""
+        """Return the seal ``code``, or raise NotFoundError when none is stored.
+
+        The file is read on every call, but it is parsed again only when its
+        bytes changed, because issuing checks the seals of an authority for
+        every license and parsing the records cost more than reading them.
+        """
         path = self.seal_dir(code) / RECORD_FILE
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except FileNotFoundError:
             raise NotFoundError(
                 f"印章 {code} 不存在",
                 fix="请用 elicense seal list 查看已登记的印章编码",
             ) from None
+        cached = _PARSED_RECORDS.get(path)
+        if cached is not None and cached[0] == data:
+            return cached[1]
         try:
-            return _record_from_json(json.loads(text))
+            record = _record_from_json(json.loads(data.decode("utf-8")))
         except (KeyError, TypeError, ValueError) as error:
             raise StorageError(
                 f"印章记录 {path} 已损坏：{error!r}",
                 fix="请从备份恢复该文件，历史见同目录的 history.jsonl",
             ) from error
+        _PARSED_RECORDS[path] = (data, record)
+        return record
 
     def find(
         self, authority_code: str, seal_type: SealType = SealType.LICENSE
@@ -330,6 +340,10 @@ class _FolderLock:
                     fcntl.flock(self._handle, fcntl.LOCK_UN)
                     self._handle.close()
 
+
+# The last parsed record of each seal.json path, with the bytes it was parsed
+# from. Records are frozen, so callers may share them.
+_PARSED_RECORDS: dict[Path, tuple[bytes, SealRecord]] = {}
 
 _FOLDER_LOCKS: dict[Path, _FolderLock] = {}
 _FOLDER_LOCKS_GUARD = threading.Lock()

@@ -18,10 +18,13 @@ import asyncio
 import enum
 import io
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from asn1crypto import algos
+from asn1crypto.keys import PublicKeyInfo
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields, signers
@@ -37,6 +40,12 @@ from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+from pyhanko_certvalidator.sig_validate import (
+    DEFAULT_VALIDATION_CONTEXT,
+    DefaultSignatureValidator,
+    SignatureValidationContext,
+    SignatureValidator,
+)
 
 from common.errors import ElicenseError, InputError, TrustError
 from esign.pki import SealCredentials, ValidationData
@@ -197,6 +206,7 @@ class LicenseSigner:
             fetcher_backend=fetchers,
             revocation_mode="hard-fail",
             moment=self._clock(),
+            signature_validator=_SIGNATURE_VALIDATOR,
         )
 
     async def _contents_size(self) -> int:
@@ -248,6 +258,51 @@ _DSS_IN_SIGNED_REVISION = DSSContentSettings(
         include_vri=False, update_before_ts=True
     ),
 )
+
+
+class RememberingSignatureValidator(SignatureValidator):
+    """Signature check that remembers the inputs it found valid.
+
+    Every document validates the seal and TSA certificates and the CRLs
+    again, with the same signatures over the same bytes. A success is
+    remembered for the identical signature, data, key, algorithm and
+    context, so a repeated check has the outcome the check would give. An
+    invalid signature is checked again, and raises, every time.
+    """
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._max_entries = max_entries
+        self._valid: dict[tuple[bytes, bytes, bytes, bytes, object], None] = {}
+        self._lock = threading.Lock()
+        self._check = DefaultSignatureValidator()
+
+    def validate_signature(
+        self,
+        signature: bytes,
+        signed_data: bytes,
+        public_key_info: PublicKeyInfo,
+        signature_algorithm: algos.SignedDigestAlgorithm,
+        context: SignatureValidationContext = DEFAULT_VALIDATION_CONTEXT,
+    ) -> None:
+        key = (
+            signature,
+            signed_data,
+            public_key_info.dump(),
+            signature_algorithm.dump(),
+            context,
+        )
+        if key in self._valid:
+            return
+        self._check.validate_signature(
+            signature, signed_data, public_key_info, signature_algorithm, context
+        )
+        with self._lock:
+            if len(self._valid) >= self._max_entries:
+                self._valid.pop(next(iter(self._valid)))
+            self._valid[key] = None
+
+
+_SIGNATURE_VALIDATOR = RememberingSignatureValidator()
 
 
 class _FetchingDisabledWarningFilter(logging.Filter):

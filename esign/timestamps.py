@@ -18,6 +18,7 @@ from pyhanko.sign.timestamps import DummyTimeStamper, TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from common.errors import ElicenseError
+from esign.cms_encoding import frozen
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ class BuiltinTimeStamper(DummyTimeStamper):
 
     pyhanko's ``DummyTimeStamper`` parses its key for every request. This
     subclass keeps the parsed key and takes its time from ``clock``, which
-    is UTC now by default.
+    is UTC now by default. Its responses and signed attributes are encoded
+    once (see ``esign.cms_encoding``), and the signing-certificate attribute,
+    which only depends on the TSA certificate, is built once.
     """
 
     def __init__(
@@ -57,6 +60,11 @@ class BuiltinTimeStamper(DummyTimeStamper):
         )
         self._rsa_key = tsa_key
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._signing_certificate = frozen(
+            general.simple_cms_attribute(
+                "signing_certificate", general.as_signing_certificate(tsa_cert)
+            )
+        )
 
     def __repr__(self) -> str:
         return f"BuiltinTimeStamper(tsa={self.tsa_cert.subject.human_friendly!r})"
@@ -69,6 +77,9 @@ class BuiltinTimeStamper(DummyTimeStamper):
     @fixed_dt.setter
     def fixed_dt(self, value: datetime | None) -> None:
         """Ignore the value the parent constructor assigns."""
+
+    def request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        return frozen(super().request_tsa_response(req))
 
     def _sign_tst_info(
         self, tst_info_data: bytes, md_algorithm: str, dt: datetime
@@ -85,18 +96,16 @@ class BuiltinTimeStamper(DummyTimeStamper):
     ) -> cms.CMSAttributes:
         digest = hashes.Hash(getattr(hashes, md_algorithm.upper())())
         digest.update(tst_info_data)
-        return cms.CMSAttributes(
+        signing_time = frozen(cms.Time({"utc_time": core.UTCTime(dt)}))
+        attributes = cms.CMSAttributes(
             [
                 general.simple_cms_attribute("content_type", "tst_info"),
-                general.simple_cms_attribute(
-                    "signing_time", cms.Time({"utc_time": core.UTCTime(dt)})
-                ),
-                general.simple_cms_attribute(
-                    "signing_certificate", general.as_signing_certificate(self.tsa_cert)
-                ),
+                general.simple_cms_attribute("signing_time", signing_time),
+                self._signing_certificate,
                 general.simple_cms_attribute("message_digest", digest.finalize()),
             ]
         )
+        return frozen(attributes)
 
 
 class HttpTimeStamper(TimeStamper):
