@@ -73,12 +73,12 @@ def new_canvas(buffer: io.BytesIO, created_on: dt.date) -> Canvas:
 
 @contextlib.contextmanager
 def plain_flate_streams() -> Iterator[None]:
-    """Skip reportlab's ASCII85 stream filter and compress page content harder.
+    """Skip reportlab's ASCII85 stream filter and set the page stream zlib level.
 
     ASCII85 adds a quarter to every stream and reportlab encodes it in pure
-    Python, which cost about 8 ms per license. Page streams get zlib level 9
-    instead of reportlab's 6. Both settings are global, so the caller must
-    hold the render lock.
+    Python, which cost about 8 ms per license. Page streams are compressed
+    at ``embedding.CONTENT_COMPRESSION_LEVEL``. Both settings are global, so
+    the caller must hold the render lock.
     """
     saved = rl_config.useA85, pdfdoc.PDFZCompress
     rl_config.useA85 = 0

@@ -3,12 +3,16 @@
 The error correction level (M) and the mask are fixed: letting ``qrcode``
 evaluate all eight masks costs about 20 ms per code. The verification URL is
 upper-case so it encodes in alphanumeric mode, which needs a smaller version
-than byte mode.
+than byte mode. ``qrcode`` lays out the function patterns and the order of
+the data modules once per version, so placing the codewords of each license
+costs one pass over the data modules.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+from dataclasses import dataclass
 
 import qrcode
 from qrcode.util import MODE_ALPHA_NUM, QRData
@@ -34,12 +38,95 @@ def qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
             fix="二维码网址应全部大写，且只含 0-9、A-Z、空格和 $%*+-./:",
         )
     version = version_for_length(len(text))
-    code = _new_code(version)
-    code.add_data(QRData(text, mode=MODE_ALPHA_NUM))
-    # qrcode places modules from these codewords instead of computing its own.
-    code.data_cache = qrdata.codewords(text, version)
-    code.make(fit=False)
-    return tuple(tuple(row) for row in code.get_matrix())
+    return place_codewords(version, qrdata.codewords(text, version))
+
+
+def place_codewords(
+    version: int, data: list[int]
+) -> tuple[tuple[bool, ...], ...]:
+    """Return the modules of a code with these codewords, mask applied.
+
+    Data bits fill the data modules most significant bit first, and modules
+    past the last codeword take the value of the mask alone, as in
+    ``qrcode``'s ``map_data``.
+    """
+    layout = _layout(version)
+    count = len(layout.positions)
+    value = int.from_bytes(bytes(data), "big")
+    # Cut extra bits or pad with zero bits, so each bit has one data module.
+    spare = count - 8 * len(data)
+    value = value << spare if spare >= 0 else value >> -spare
+    dark = f"{value ^ layout.mask:0{count}b}"
+    modules = list(layout.function_modules)
+    for position, bit in zip(layout.positions, dark, strict=True):
+        modules[position] = bit == "1"
+    size = layout.size
+    return tuple(
+        tuple(modules[start : start + size]) for start in range(0, size * size, size)
+    )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Function patterns of one version and the data modules in placement order."""
+
+    size: int
+    # Modules row by row, with None at the data modules.
+    function_modules: tuple[bool | None, ...]
+    # Index into ``function_modules`` of each data module, in placement order.
+    positions: tuple[int, ...]
+    # Mask bits of the data modules as one integer, first module most significant.
+    mask: int
+
+
+class _RecordingRow(list):
+    """A row of modules that records each module ``qrcode`` assigns."""
+
+    def __init__(self, values: list, index: int, log: list) -> None:
+        super().__init__(values)
+        self._index = index
+        self._log = log
+
+    def __setitem__(self, column, value) -> None:  # type: ignore[override]
+        self._log.append((self._index, column, value))
+        super().__setitem__(column, value)
+
+
+class _LayoutProbe(qrcode.QRCode):
+    """A code whose ``map_data`` records the data modules instead of filling them.
+
+    With no data, ``qrcode`` sets every data module to the value of the
+    mask, so the record contains both the order and the mask of each module.
+    """
+
+    def map_data(self, data, mask_pattern) -> None:  # type: ignore[override]
+        self.function_rows = tuple(tuple(row) for row in self.modules)
+        self.log: list[tuple[int, int, bool]] = []
+        self.modules = [
+            _RecordingRow(row, index, self.log)
+            for index, row in enumerate(self.modules)
+        ]
+        super().map_data([], mask_pattern)
+
+
+@functools.lru_cache(maxsize=41)
+def _layout(version: int) -> _Layout:
+    probe = _LayoutProbe(
+        version=version,
+        error_correction=qrcode.constants.ERROR_CORRECT_M,
+        border=0,
+        mask_pattern=MASK_PATTERN,
+    )
+    probe.data_cache = []
+    probe.makeImpl(False, MASK_PATTERN)
+    size = probe.modules_count
+    mask_bits = "".join("1" if masked else "0" for _, _, masked in probe.log)
+    return _Layout(
+        size=size,
+        function_modules=tuple(itertools.chain.from_iterable(probe.function_rows)),
+        positions=tuple(row * size + column for row, column, _ in probe.log),
+        mask=int(mask_bits, 2),
+    )
 
 
 @functools.lru_cache(maxsize=64)

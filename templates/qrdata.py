@@ -100,25 +100,35 @@ def _generator(degree: int) -> tuple[int, ...]:
 
 
 @functools.cache
-def _products(degree: int) -> tuple[tuple[int, ...], ...]:
-    """Return, for every byte value, its products with the generator terms."""
+def _products(degree: int) -> tuple[int, ...]:
+    """Return, for every byte value, its products with the generator terms.
+
+    Each entry packs the ``degree`` product bytes into one integer, highest
+    term in the most significant byte.
+    """
     logs = [LOG[coefficient] for coefficient in _generator(degree)[1:]]
-    table = [(0,) * degree]
+    table = [0]
     for factor in range(1, 256):
         shift = LOG[factor]
-        table.append(tuple(EXP[log + shift] for log in logs))
+        products = bytes(EXP[log + shift] for log in logs)
+        table.append(int.from_bytes(products, "big"))
     return tuple(table)
 
 
 def _remainder(data: list[int], degree: int) -> list[int]:
-    """Return the error correction codewords: ``data`` modulo the generator."""
+    """Return the error correction codewords: ``data`` modulo the generator.
+
+    The remainder is one integer of ``degree`` bytes, so each step of the
+    polynomial division is a shift and an XOR.
+    """
     products = _products(degree)
-    remainder = [0] * degree
+    top_shift = 8 * (degree - 1)
+    mask = (1 << (8 * degree)) - 1
+    remainder = 0
     for byte in data:
-        factor = byte ^ remainder[0]
-        shifted = remainder[1:] + [0]
-        remainder = [a ^ b for a, b in zip(shifted, products[factor], strict=True)]
-    return remainder
+        factor = byte ^ (remainder >> top_shift)
+        remainder = ((remainder << 8) & mask) ^ products[factor]
+    return list(remainder.to_bytes(degree, "big"))
 
 
 def _interleave(blocks: list[list[int]]) -> list[int]:

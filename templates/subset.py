@@ -76,12 +76,14 @@ class FontSubsetter:
 
     def closure(self, glyph_ids: Iterable[int]) -> list[int]:
         """Return the glyphs with every component they use, ascending, with 0."""
-        pending = {0, *glyph_ids}
-        found: set[int] = set()
+        found = {0, *glyph_ids}
+        # Only composite glyphs add glyphs, so only they are visited again.
+        pending = [glyph_id for glyph_id in found if self.glyph(glyph_id).components]
         while pending:
-            glyph_id = pending.pop()
-            found.add(glyph_id)
-            pending.update(set(self.glyph(glyph_id).components) - found)
+            for component in self.glyph(pending.pop()).components:
+                if component not in found:
+                    found.add(component)
+                    pending.append(component)
         return sorted(found)
 
     def make_subset(self, glyph_ids: list[int]) -> bytes:
@@ -115,12 +117,14 @@ class FontSubsetter:
         position = 0
         for glyph_id in glyph_ids:
             glyph = self.glyph(glyph_id)
-            data = _renumber(glyph, new_ids)
+            data = _renumber(glyph, new_ids) if glyph.components else glyph.data
+            parts.append(data)
+            position += len(data)
             # Short loca offsets count 2-byte words, so glyphs start on even
             # offsets.
-            padding = len(data) % 2
-            parts.append(data + bytes(padding))
-            position += len(data) + padding
+            if len(data) % 2:
+                parts.append(b"\x00")
+                position += 1
             loca.append(position)
         return b"".join(parts), loca
 
