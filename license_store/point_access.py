@@ -129,6 +129,11 @@ def _file_identities(database: str) -> tuple[tuple[int, int], ...] | None:
     keeps reading its stale mapping of the old index. SQLite describes this
     in "How To Corrupt An SQLite Database File", section 2.2. A new inode
     shows it happened, so the pool then opens a new connection.
+
+    NOTE: a file system may give the recreated file the old inode number,
+    and then this check misses it. Copy or back up the register from
+    another process (``sqlite3 .backup``, ``cp``), never from a service
+    worker.
     """
     try:
         files = (os.stat(database), os.stat(database + "-shm"))

@@ -20,6 +20,18 @@ SAMPLE = REPO / "examples" / "licenses-sample.jsonl"
 PUBLIC_URL = "http://127.0.0.1:8765"
 
 
+def copy_data_dir(source: Path, target: Path) -> None:
+    """Copy a data directory in a child process.
+
+    The session's service context keeps SQLite connections to the source
+    open. POSIX locks belong to a process, so reading the database files
+    here and closing them would drop SQLite's locks, after which a CLI run
+    may delete the WAL index under those connections.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
+
+
 def run_cli(*args: str, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess:
     """Run ``elicense`` in a subprocess with a clean environment."""
     env = {

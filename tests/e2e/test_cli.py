@@ -9,7 +9,7 @@ import pytest
 
 from common.codes import normalize_code
 
-from tests.e2e.conftest import IssuedSet, run_cli
+from tests.e2e.conftest import IssuedSet, copy_data_dir, run_cli
 
 SHARED_INVALID = Path(__file__).resolve().parents[3] / "shared" / "data" / "licenses-invalid.jsonl"
 
@@ -109,10 +109,8 @@ def test_init_on_file_path_explains(tmp_path):
 
 
 def test_verify_with_corrupt_trust_list_explains(issued: IssuedSet, tmp_path):
-    import shutil
-
     copy = tmp_path / "data"
-    shutil.copytree(issued.data_dir, copy)
+    copy_data_dir(issued.data_dir, copy)
     (copy / "trust" / "trust-list.json").write_text("{broken", encoding="utf-8")
     result = run_cli("verify", str(issued.pdfs[0]), data_dir=copy, check=False)
     assert result.returncode != 0

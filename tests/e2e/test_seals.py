@@ -13,7 +13,6 @@ import io
 import json
 import os
 import re
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -33,7 +32,7 @@ from pyhanko.sign.validation import ValidationContext, validate_pdf_signature
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from tests.e2e.conftest import PUBLIC_URL, REPO, SAMPLE
+from tests.e2e.conftest import PUBLIC_URL, REPO, SAMPLE, copy_data_dir
 from tests.e2e.judges import nss_database, pdfsig, pyhanko_validate
 from tests.tools import need_tool
 
@@ -121,7 +120,7 @@ def seal_code_of(data_dir: Path, authority: str) -> str:
 def seal_home(issued, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the session's data directory (``elicense init`` and issue)."""
     data_dir = tmp_path_factory.mktemp("seals") / "data"
-    shutil.copytree(issued.data_dir, data_dir)
+    copy_data_dir(issued.data_dir, data_dir)
     return data_dir
 
 
@@ -129,7 +128,7 @@ def seal_home(issued, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def home(seal_home: Path, tmp_path: Path) -> Path:
     """A private copy of the module's data directory."""
     target = tmp_path / "data"
-    shutil.copytree(seal_home, target)
+    copy_data_dir(seal_home, target)
     return target
 
 
@@ -301,7 +300,7 @@ def revoked(seal_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Revoke
     """A license issued, then its seal revoked through the command line."""
     base = tmp_path_factory.mktemp("revoked")
     data_dir = base / "data"
-    shutil.copytree(seal_home, data_dir)
+    copy_data_dir(seal_home, data_dir)
     records = records_of(AUTHORITY)
     out = base / "out"
     issued = cli(
@@ -563,7 +562,7 @@ def _context(data_dir: Path, **settings: object):
 def level_issues(seal_home, tmp_path_factory) -> dict[str, tuple[Path, object]]:
     """One license per PAdES level, issued through the service context."""
     data_dir = tmp_path_factory.mktemp("levels") / "data"
-    shutil.copytree(seal_home, data_dir)
+    copy_data_dir(seal_home, data_dir)
     context = _context(data_dir)
     service = context.issuing.service
     real = service.catalogue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -11,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from elicense.web.app import create_app
-from tests.e2e.conftest import IssuedSet, context_for, run_cli
+from tests.e2e.conftest import IssuedSet, context_for, copy_data_dir, run_cli
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ def _deployment(data_dir: Path, pdfs: list[Path], tmp: Path) -> Deployment:
 def pair(issued: IssuedSet, second_issued: IssuedSet, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("trust-exchange")
     first_dir = tmp / "first" / "data"
-    shutil.copytree(issued.data_dir, first_dir)
+    copy_data_dir(issued.data_dir, first_dir)
     first = _deployment(first_dir, issued.pdfs, tmp)
     second = _deployment(second_issued.data_dir, second_issued.pdfs, tmp)
     return first, second
