@@ -108,6 +108,19 @@ class LicenseTemplate:
                 issued_on.isoformat(),
                 "证照只能在发证当日或之后签发，请核对发证日期",
             )
+        established_on = record.get("established_on")
+        if (
+            isinstance(issued_on, dt.date)
+            and isinstance(established_on, dt.date)
+            and issued_on < established_on
+        ):
+            # A business license is issued on the day the holder is
+            # established or later, never before.
+            raise self.field_spec("established_on").error(
+                f"{established_on.isoformat()} 晚于发证日期 {issued_on.isoformat()}",
+                established_on.isoformat(),
+                "成立日期不能晚于发证日期，请核对成立日期和发证日期",
+            )
 
     def _check_type(self, value: object) -> None:
         if value != self.license_type:

@@ -176,6 +176,25 @@ def test_future_issue_date_rejected(catalogue, samples):
     assert "晚于今天" in caught.value.message
 
 
+def test_issue_before_establishment_rejected(catalogue, samples):
+    raw = dict(business(samples))
+    raw["issued_on"] = "2010-01-04"
+    raw["established_on"] = "2010-01-05"
+    with pytest.raises(InputError) as caught:
+        validate(catalogue, raw)
+    assert caught.value.field == "established_on"
+    assert "2010-01-05" in caught.value.message
+    assert "发证日期 2010-01-04" in caught.value.message
+
+
+def test_issue_on_establishment_day_accepted(catalogue, samples):
+    raw = dict(business(samples))
+    raw["established_on"] = raw["issued_on"]
+    raw["term_from"] = raw["issued_on"]
+    record = validate(catalogue, raw)
+    assert record["established_on"] == record["issued_on"]
+
+
 def test_unknown_field_rejected(catalogue, samples):
     raw = dict(next(r for r in samples if r["license_type"] == "business_license"))
     raw["term_too"] = raw.pop("term_to") or "2030-01-01"
