@@ -129,20 +129,22 @@ def read_legacy_rows(data: bytes, mapping: ColumnMapping) -> Iterator[LegacyRow]
 def _check_header(header: list[str], mapping: ColumnMapping) -> None:
     repeated = repeated_columns(header)
     if repeated:
-        raise InputError(
+        raise _header_error(
             f"CSV 表头中的列名重复：{'、'.join(repeated)}",
-            field="header",
-            value=",".join(header)[:200],
-            fix="每个列名只能出现一次，请删除或改名重复的列后重新导入",
+            header,
+            "每个列名只能出现一次，请删除或改名重复的列后重新导入",
         )
     missing = [c for c in mapping.columns.values() if c not in header]
     if missing:
-        raise InputError(
+        raise _header_error(
             f"CSV 表头缺少映射文件中的列：{'、'.join(missing)}",
-            field="header",
-            value=",".join(header)[:200],
-            fix="请核对映射文件 [columns] 中的列名与 CSV 第一行是否一致",
+            header,
+            "请核对映射文件 [columns] 中的列名与 CSV 第一行是否一致",
         )
+
+
+def _header_error(message: str, header: list[str], fix: str) -> InputError:
+    return InputError(message, field="header", value=",".join(header)[:200], fix=fix)
 
 
 def _map_row(

@@ -27,10 +27,9 @@ def _certificate_signature(pki: DevPki):
     )
 
 
-def test_validator_remembers_valid_signature(dev_pki, monkeypatch):
-    signature, data, key, algorithm = _certificate_signature(dev_pki)
-    validator = RememberingSignatureValidator()
-    checks = []
+def _count_checks(monkeypatch) -> list[tuple]:
+    """Record each signature check that reaches pyhanko's own validator."""
+    checks: list[tuple] = []
     original = DefaultSignatureValidator.validate_signature
 
     def counting(self, *args, **kwargs):
@@ -38,6 +37,13 @@ def test_validator_remembers_valid_signature(dev_pki, monkeypatch):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(DefaultSignatureValidator, "validate_signature", counting)
+    return checks
+
+
+def test_validator_remembers_valid_signature(dev_pki, monkeypatch):
+    signature, data, key, algorithm = _certificate_signature(dev_pki)
+    validator = RememberingSignatureValidator()
+    checks = _count_checks(monkeypatch)
 
     validator.validate_signature(signature, data, key, algorithm)
     validator.validate_signature(signature, data, key, algorithm)
@@ -60,14 +66,7 @@ def test_validator_forgets_oldest_beyond_limit(dev_pki, monkeypatch):
     signature, data, key, algorithm = _certificate_signature(dev_pki)
     validator = RememberingSignatureValidator(max_entries=1)
     root = dev_pki.trust_roots()[0]
-    checks = []
-    original = DefaultSignatureValidator.validate_signature
-
-    def counting(self, *args, **kwargs):
-        checks.append(args)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(DefaultSignatureValidator, "validate_signature", counting)
+    checks = _count_checks(monkeypatch)
     root_signature = (
         root["signature_value"].native,
         root["tbs_certificate"].dump(),
