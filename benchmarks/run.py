@@ -49,9 +49,9 @@ LIMITS = (
     "with a C-speed hex decoder instead of pyhanko's per-byte reader; the "
     "rest of pyhanko's work is the same as in the baseline call.",
     "The QR page takes about 0.8 ms per request when the application is "
-    "called in process, without the HTTP server: FastAPI routing and "
-    "parameter handling, one cached SQLAlchemy Core statement on a pooled "
-    "connection (about 0.15 ms), the Jinja2 page and the ASGI middleware. "
+    "called in process, without the HTTP server. That time goes to FastAPI "
+    "routing, one cached SQLAlchemy Core statement on a pooled connection "
+    "(about 0.15 ms), the Jinja2 page and the ASGI middleware. "
     "A token's ECDSA check is done once per token and remembered. The "
     "constant endpoint does almost none of this, and uvloop and httptools "
     "speed up the HTTP layer of both, so the ratio stays near 0.3. At 16 "
